@@ -1,0 +1,15 @@
+//! `hpl-runtime`: the part of hpl that ships inside the Helm agent on every device.
+//!
+//! It depends on neither the compiler nor the language server; the compiler depends on it
+//! (it uses the same version schemes and the same device-facts schema, so what the compiler
+//! accepts is exactly what the runtime can evaluate).
+//!
+//! Today this crate holds:
+//! - [`version`]: the per-manager version schemes and version constraints;
+//! - [`facts`]: the schema of the device facts that `when` conditions can read.
+//!
+//! Bundle loading, verification and evaluation arrive with the bundle format.
+#![forbid(unsafe_code)]
+
+pub mod facts;
+pub mod version;
