@@ -1,1 +1,23 @@
+//! `hpl-compiler`: the hpl language front end, its analyses and the `hpl` CLI.
+//!
+//! Data flows one way through the stages, each a module:
+//! [`syntax`] (chunk, parse) → [`resolve`] (names, scopes, sets, managers) →
+//! [`check`] (versions, conditions, windows, guards) → [`analyze`] (conflicts across scopes).
+//! [`fmt`] prints a syntax tree back in canonical layout. The CLI and the language server call
+//! [`compile`] and show the same diagnostics.
+//!
+//! No stage panics on any input: bad input becomes a [`diagnostics::Diagnostic`].
 
+pub mod analyze;
+pub mod check;
+pub mod cli;
+pub mod diagnostics;
+pub mod driver;
+pub mod fmt;
+pub mod program;
+pub mod resolve;
+pub mod source;
+pub mod suggest;
+pub mod syntax;
+
+pub use driver::{analyze_sources, Analysis};

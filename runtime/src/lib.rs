@@ -6,10 +6,12 @@
 //!
 //! Today this crate holds:
 //! - [`version`]: the per-manager version schemes and version constraints;
-//! - [`facts`]: the schema of the device facts that `when` conditions can read.
+//! - [`facts`]: the schema of the device facts that `when` conditions can read;
+//! - [`package`]: package identity (name normalization per scheme).
 //!
 //! Bundle loading, verification and evaluation arrive with the bundle format.
 #![forbid(unsafe_code)]
 
 pub mod facts;
+pub mod package;
 pub mod version;

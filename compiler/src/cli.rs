@@ -1,0 +1,261 @@
+//! The `hpl` command line. `run` takes the arguments and the output streams, so tests run
+//! the real CLI in-process.
+//!
+//! Exit codes: 0 success, 1 findings (errors, or warnings with `--deny-warnings`; files that
+//! `fmt --check` would change), 2 usage or I/O errors.
+
+use crate::check::CheckOptions;
+use crate::diagnostics::{render, Code, Severity};
+use crate::driver::{analyze_sources, load_files};
+use crate::fmt::format_source;
+use crate::source::{SourceDb, SourceFile};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hpl",
+    version,
+    about = "The hpl policy toolchain for Helm developer-environment fleets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, resolve, type-check and analyze a policy directory; print diagnostics.
+    Check {
+        /// Policy files or directories (every .hpl file below them is compiled together).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Treat warnings as errors (exit 1 when there are any).
+        #[arg(long)]
+        deny_warnings: bool,
+        /// The agent's check-in interval in minutes; shorter upgrade windows are a warning.
+        #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+        check_in_interval: u32,
+    },
+    /// Format policy files in the canonical layout.
+    Fmt {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the long explanation of a diagnostic code, with an example and the fix.
+    Explain {
+        /// A code such as HPL0401; without one, list every code.
+        code: Option<String>,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+            check_in_interval,
+        } => check(
+            &paths,
+            format,
+            deny_warnings,
+            CheckOptions {
+                check_in_minutes: check_in_interval,
+            },
+            out,
+            err,
+        ),
+        Command::Fmt { paths, check } => fmt(&paths, check, out, err),
+        Command::Explain { code } => explain(code.as_deref(), out, err),
+    };
+    result.unwrap_or_else(|e| {
+        let _ = writeln!(err, "error: cannot write output: {e}");
+        2
+    })
+}
+
+fn check(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    options: CheckOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<i32> {
+    let files = match load_files(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(2);
+        }
+    };
+    if files.is_empty() {
+        writeln!(
+            err,
+            "error: no .hpl files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        return Ok(2);
+    }
+    let analysis = analyze_sources(files, options);
+    let diagnostics = &analysis.diagnostics;
+    match format {
+        Format::Human => out.write_all(render::human(&analysis.db, diagnostics).as_bytes())?,
+        Format::Json => writeln!(out, "{}", pretty(&render::json(&analysis.db, diagnostics)))?,
+        Format::Sarif => writeln!(out, "{}", pretty(&render::sarif(&analysis.db, diagnostics)))?,
+    }
+    let errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    let warnings = diagnostics.iter().any(|d| d.severity == Severity::Warning);
+    Ok(if errors || (deny_warnings && warnings) {
+        1
+    } else {
+        0
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn fmt(
+    paths: &[PathBuf],
+    check: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<i32> {
+    let files = match load_files(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            writeln!(err, "error: {e}")?;
+            return Ok(2);
+        }
+    };
+    let mut changed = 0;
+    let mut failed = false;
+    for file in files {
+        match format_source(&file.text) {
+            Ok(formatted) if formatted == file.text => {}
+            Ok(formatted) => {
+                changed += 1;
+                if check {
+                    writeln!(out, "{}", file.name)?;
+                } else if let Some(path) = &file.path {
+                    if let Err(e) = std::fs::write(path, formatted) {
+                        writeln!(err, "error: cannot write {}: {e}", path.display())?;
+                        return Ok(2);
+                    }
+                    writeln!(out, "formatted {}", file.name)?;
+                }
+            }
+            Err(diagnostics) => {
+                failed = true;
+                let mut db = SourceDb::default();
+                let id = db.add(SourceFile::new(file.name.clone(), file.text.clone()));
+                let diagnostics: Vec<_> = diagnostics
+                    .into_iter()
+                    .map(|mut d| {
+                        d.primary.span.file = id;
+                        for r in &mut d.related {
+                            r.span.file = id;
+                        }
+                        d.suggestion = None;
+                        d
+                    })
+                    .collect();
+                writeln!(
+                    err,
+                    "error: {} has syntax errors and was not formatted",
+                    file.name
+                )?;
+                err.write_all(render::human(&db, &diagnostics).as_bytes())?;
+            }
+        }
+    }
+    if check && changed > 0 {
+        writeln!(
+            err,
+            "{changed} file{} would be reformatted",
+            if changed == 1 { "" } else { "s" }
+        )?;
+    }
+    Ok(if failed || (check && changed > 0) {
+        1
+    } else {
+        0
+    })
+}
+
+fn explain(code: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<i32> {
+    let Some(text) = code else {
+        for c in Code::ALL {
+            writeln!(
+                out,
+                "{}  {:<8} {}",
+                c.as_str(),
+                c.severity().as_str(),
+                c.title()
+            )?;
+        }
+        return Ok(0);
+    };
+    match Code::parse(text) {
+        Some(c) => {
+            writeln!(
+                out,
+                "{} ({}): {}\n",
+                c.as_str(),
+                c.severity().as_str(),
+                c.title()
+            )?;
+            writeln!(out, "{}", c.explanation())?;
+            Ok(0)
+        }
+        None => {
+            let mut message = format!("error: unknown code `{text}`");
+            let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+            if let Some(s) = crate::suggest::did_you_mean(&text.to_ascii_uppercase(), codes) {
+                message.push_str(&format!("; did you mean {s}?"));
+            }
+            writeln!(err, "{message}\nrun `hpl explain` to list every code")?;
+            Ok(2)
+        }
+    }
+}

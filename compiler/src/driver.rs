@@ -1,0 +1,159 @@
+//! One analysis for every front door: the CLI and the language server both call
+//! [`analyze_sources`] and show the same diagnostics.
+
+use crate::analyze::analyze;
+use crate::check::{check, CheckOptions, Checked};
+use crate::diagnostics::{self, Diagnostic};
+use crate::program::Program;
+use crate::resolve::{resolve, ParsedFile};
+use crate::source::{FileId, SourceDb, SourceFile, Span};
+use crate::syntax::{self, ast};
+use std::path::{Path, PathBuf};
+
+/// The stdlib, embedded: the manager catalog and the shipped package sets.
+pub const STDLIB: &[(&str, &str)] = &[
+    (
+        "<stdlib>/managers.hpl",
+        include_str!("../../stdlib/managers.hpl"),
+    ),
+    ("<stdlib>/sets.hpl", include_str!("../../stdlib/sets.hpl")),
+];
+
+/// Everything the compiler knows about a policy directory.
+#[derive(Debug)]
+pub struct Analysis {
+    pub db: SourceDb,
+    pub files: Vec<(FileId, ast::File)>,
+    pub program: Program,
+    pub checked: Checked,
+    /// Sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == diagnostics::Severity::Error)
+    }
+}
+
+/// Runs every stage on the user's files (the stdlib is added first).
+pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> Analysis {
+    let mut db = SourceDb::default();
+    for (name, text) in STDLIB {
+        let mut f = SourceFile::new(*name, *text);
+        f.is_stdlib = true;
+        db.add(f);
+    }
+    for f in user_files {
+        db.add(f);
+    }
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::new();
+    for (id, f) in db.files() {
+        let (tree, errors) = syntax::parse_file(id, &f.text);
+        diagnostics.extend(errors);
+        files.push((id, tree));
+    }
+    let parsed: Vec<ParsedFile<'_>> = files
+        .iter()
+        .map(|(id, tree)| ParsedFile {
+            file: tree,
+            is_stdlib: db.get(*id).is_stdlib,
+            start: Span::new(*id, 0, 0),
+        })
+        .collect();
+    let (program, errors) = resolve(&parsed);
+    diagnostics.extend(errors);
+    let (checked, errors) = check(&program, options);
+    diagnostics.extend(errors);
+    diagnostics.extend(analyze(&program, &checked));
+    diagnostics::sort(&mut diagnostics);
+    Analysis {
+        db,
+        files,
+        program,
+        checked,
+        diagnostics,
+    }
+}
+
+/// An input path that could not be read.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read {}: {}", self.path.display(), self.error)
+    }
+}
+
+/// Every `.hpl` file under the given paths (files are taken as they are), in a stable order.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|error| LoadError {
+            path: path.clone(),
+            error,
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| LoadError {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|error| LoadError {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "hpl") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the files; names are the paths as given (so editors and terminals can open them).
+pub fn load_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
+    collect_files(paths)?
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).map_err(|error| LoadError {
+                path: path.clone(),
+                error,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| LoadError {
+                path: path.clone(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("not UTF-8: {e}"),
+                ),
+            })?;
+            let mut f = SourceFile::new(path.to_string_lossy().replace('\\', "/"), text);
+            f.path = Some(path);
+            Ok(f)
+        })
+        .collect()
+}

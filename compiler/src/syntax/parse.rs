@@ -1,0 +1,754 @@
+//! pest pairs to AST, one chunk at a time.
+
+use super::ast::*;
+use super::chunk::{self, RawItem};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "syntax/grammar.pest"]
+struct HplParser;
+
+/// Parses one file. Never panics; returns the tree of everything that parsed and a
+/// diagnostic for every chunk that did not.
+pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
+    let chunks = chunk::split(text);
+    let mut diagnostics = Vec::new();
+    let mut items = Vec::new();
+    for (open, cut) in &chunks.unclosed {
+        let span = Span::new(file, *open, open + 1);
+        diagnostics.push(
+            Diagnostic::new(
+                Code::Unclosed,
+                "unclosed `{`",
+                span,
+                "this `{` is never closed",
+            )
+            .related(Span::new(file, *cut, *cut), "the declaration ends here")
+            .help("add `}` at the end of the declaration"),
+        );
+    }
+    for raw in &chunks.items {
+        match raw {
+            RawItem::Simple(range) => {
+                let cx = Cx::chunk(file, text, range.start, range.end);
+                match cx.parse(Rule::item_entry) {
+                    Ok(pair) => {
+                        if let Some(item) = cx.item(pair) {
+                            items.push(item);
+                        }
+                    }
+                    Err(d) => diagnostics.push(d),
+                }
+            }
+            RawItem::Policy {
+                header,
+                stmts,
+                close,
+            } => {
+                let header_cx = Cx::chunk(file, text, header.start, header.end);
+                let header_pair = header_cx.parse(Rule::policy_header_entry);
+                let mut parsed = Vec::new();
+                for range in stmts {
+                    let cx = Cx::chunk(file, text, range.start, range.end);
+                    match cx.parse(Rule::stmt_entry) {
+                        Ok(pair) => parsed.push(cx.stmt(pair)),
+                        Err(d) => diagnostics.push(d),
+                    }
+                    diagnostics.extend(cx.late.take());
+                }
+                match header_pair {
+                    Ok(pair) => {
+                        let mut inner = pair.into_inner();
+                        let (Some(name), Some(version)) = (inner.next(), inner.next()) else {
+                            continue;
+                        };
+                        let cx = header_cx;
+                        let header_span = Span::new(file, header.start, header.end);
+                        let end = close
+                            .map(|c| c + 1)
+                            .or_else(|| stmts.last().map(|r| r.end))
+                            .unwrap_or(header.end);
+                        let version_span = cx.span(&version);
+                        let version_value = match version.as_str().parse::<u64>() {
+                            Ok(v) => v,
+                            Err(_) => {
+                                diagnostics.push(Diagnostic::new(
+                                    Code::Syntax,
+                                    "policy version is too large",
+                                    version_span,
+                                    "not a 64-bit number",
+                                ));
+                                0
+                            }
+                        };
+                        items.push(Item::Policy(Policy {
+                            name: cx.name(name),
+                            version: version_value,
+                            version_span,
+                            stmts: parsed,
+                            span: Span::new(file, header.start, end),
+                            header_span,
+                        }));
+                    }
+                    Err(d) => diagnostics.push(d),
+                }
+            }
+        }
+    }
+    let comments = chunks
+        .comments
+        .iter()
+        .map(|c| Comment {
+            text: text[c.range.start + 1..c.range.end].trim_end().to_string(),
+            span: Span::new(file, c.range.start, c.range.end),
+            trailing: c.trailing,
+        })
+        .collect();
+    (File { items, comments }, diagnostics)
+}
+
+/// Parses a lone condition expression (for tests and tools).
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
+    let cx = Cx {
+        file,
+        text,
+        base: 0,
+        late: Default::default(),
+    };
+    let pair = cx.parse(Rule::expr_entry)?;
+    Ok(cx.expr(pair))
+}
+
+/// The context of one chunk: `text` is the chunk alone, `base` its offset in the file.
+struct Cx<'a> {
+    file: FileId,
+    text: &'a str,
+    base: usize,
+    /// Diagnostics found while building the tree from a chunk that did parse.
+    late: std::cell::RefCell<Vec<Diagnostic>>,
+}
+
+/// How pest's rule names read in a message.
+fn describe(rule: &Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "end of statement",
+        Rule::name | Rule::ident | Rule::set_ref | Rule::variable => "a name",
+        Rule::int => "a number",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::item | Rule::item_entry => "a declaration",
+        Rule::tenant_decl => "`tenant`",
+        Rule::department_decl => "`department`",
+        Rule::team_decl => "`team`",
+        Rule::environment_decl => "`environment`",
+        Rule::device_group_decl => "`device_group`",
+        Rule::set_decl => "`set`",
+        Rule::manager_decl => "`manager`",
+        Rule::policy_header => "`policy NAME version N {`",
+        Rule::stmt | Rule::stmt_entry => "a statement",
+        Rule::scope_stmt => "`scope`",
+        Rule::mode_stmt => "`mode`",
+        Rule::require_stmt => "`require`",
+        Rule::allow_stmt => "`allow`",
+        Rule::deny_stmt | Rule::final_deny => "`deny`",
+        Rule::pin_stmt => "`pin`",
+        Rule::toolchain_stmt => "`toolchain`",
+        Rule::window_stmt => "`window`",
+        Rule::guard_stmt => "`guard`",
+        Rule::scope_ref | Rule::scope_level | Rule::org_level => {
+            "a scope (`org`, `department X`, `team X`, `environment X`, `device_group X`)"
+        }
+        Rule::package_ref | Rule::manager_name | Rule::package_name => "a package (`manager:name`)",
+        Rule::constraint | Rule::cword => "a version constraint",
+        Rule::clauses | Rule::when_clause => "`when`",
+        Rule::because_clause => "`because`",
+        Rule::warn_flag => "`warn`",
+        Rule::days | Rule::day_span | Rule::day => "days (`mon-fri`)",
+        Rule::time_range | Rule::time => "a time range (`01:00-05:00`)",
+        Rule::time_zone | Rule::local_zone => "a time zone (\"Europe/Berlin\" or `local`)",
+        Rule::expr | Rule::binary | Rule::unary | Rule::postfix_expr | Rule::primary => {
+            "an expression"
+        }
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_in
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_rem => "an operator",
+        Rule::call_args => "`(`",
+        Rule::member => "`.`",
+        Rule::index => "`[`",
+        Rule::list => "a list",
+        _ => "something else",
+    }
+}
+
+impl<'a> Cx<'a> {
+    fn chunk(file: FileId, text: &'a str, start: usize, end: usize) -> Cx<'a> {
+        Cx {
+            file,
+            text: &text[start..end],
+            base: start,
+            late: Default::default(),
+        }
+    }
+
+    /// A span from chunk-relative offsets.
+    fn span_of(&self, start: usize, end: usize) -> Span {
+        Span::new(self.file, self.base + start, self.base + end)
+    }
+
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        self.span_of(s.start(), s.end())
+    }
+
+    fn parse(&self, rule: Rule) -> Result<Pair<'a, Rule>, Diagnostic> {
+        HplParser::parse(rule, self.text)
+            .map_err(|error| self.syntax_error(error))
+            .and_then(|mut pairs| {
+                pairs.next().ok_or_else(|| {
+                    Diagnostic::new(
+                        Code::Syntax,
+                        "empty input",
+                        self.span_of(0, 0),
+                        "nothing to parse",
+                    )
+                })
+            })
+    }
+
+    fn syntax_error(&self, error: pest::error::Error<Rule>) -> Diagnostic {
+        let (start, end) = (0, self.text.len());
+        let at = match error.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((a, _)) => a,
+        }
+        .clamp(start, end);
+        let found_end = self.text[at..end]
+            .char_indices()
+            .find(|&(i, c)| i > 0 && !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(end, |(i, _)| at + i);
+        let found = &self.text[at..found_end.max(at)];
+        let found_desc = if at >= end {
+            "the end of the statement".to_string()
+        } else {
+            let shown: String = found.chars().take(24).collect();
+            format!("`{shown}`")
+        };
+        let expected = match &error.variant {
+            pest::error::ErrorVariant::ParsingError { positives, .. } => {
+                let mut names: Vec<&str> = positives.iter().map(describe).collect();
+                names.sort_unstable();
+                names.dedup();
+                names.retain(|n| *n != "something else");
+                names
+            }
+            pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+        };
+        let message = match expected.as_slice() {
+            [] => format!("unexpected {found_desc}"),
+            [one] => format!("expected {one}, found {found_desc}"),
+            many => {
+                let (last, rest) = many.split_last().unwrap_or((&"", &[]));
+                format!("expected {} or {last}, found {found_desc}", rest.join(", "))
+            }
+        };
+        let span = self.span_of(at, found_end.max(at + usize::from(at < end)).min(end));
+        let mut d = Diagnostic::new(Code::Syntax, message, span, "unexpected here");
+        let word: String = self.text[start..end]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if at == start && !word.is_empty() {
+            let keywords: Vec<&str> = chunk::STMT_KEYWORDS
+                .iter()
+                .chain(chunk::ITEM_KEYWORDS)
+                .copied()
+                .collect();
+            if let Some(s) = crate::suggest::did_you_mean(&word, keywords.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?")).suggest(
+                    self.span_of(start, start + word.len()),
+                    s,
+                    format!("replace with `{s}`"),
+                );
+            }
+        }
+        d
+    }
+
+    fn name(&self, pair: Pair<'_, Rule>) -> Name {
+        Name {
+            text: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn item(&self, pair: Pair<'_, Rule>) -> Option<Item> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        Some(match rule {
+            Rule::tenant_decl => Item::Tenant(self.name(inner.next()?), span),
+            Rule::environment_decl => Item::Environment(self.name(inner.next()?), span),
+            Rule::device_group_decl => Item::DeviceGroup(self.name(inner.next()?), span),
+            Rule::department_decl => {
+                let name = self.name(inner.next()?);
+                let teams = inner
+                    .filter_map(|t| t.into_inner().next().map(|n| self.name(n)))
+                    .collect();
+                Item::Department(Department { name, teams, span })
+            }
+            Rule::set_decl => {
+                let name = self.name(inner.next()?);
+                let members = inner.filter_map(|m| self.target(m)).collect();
+                Item::Set(SetDecl {
+                    name,
+                    members,
+                    span,
+                })
+            }
+            Rule::manager_decl => {
+                let name = self.name(inner.next()?);
+                let mut m = ManagerDecl {
+                    name,
+                    title: None,
+                    aliases: vec![],
+                    scheme: None,
+                    capabilities: vec![],
+                    phase: None,
+                    span,
+                };
+                for field in inner {
+                    let rule = field.as_rule();
+                    let mut values = field.into_inner();
+                    match rule {
+                        Rule::manager_title => m.title = values.next().map(|s| self.string(s).0),
+                        Rule::manager_aliases => m.aliases = values.map(|n| self.name(n)).collect(),
+                        Rule::manager_scheme => m.scheme = values.next().map(|n| self.name(n)),
+                        Rule::manager_caps => {
+                            m.capabilities = values.map(|n| self.name(n)).collect()
+                        }
+                        Rule::manager_phase => m.phase = values.next().map(|n| self.name(n)),
+                        _ => {}
+                    }
+                }
+                Item::Manager(m)
+            }
+            _ => return None,
+        })
+    }
+
+    fn target(&self, pair: Pair<'_, Rule>) -> Option<Target> {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::package_ref => {
+                let mut inner = pair.into_inner();
+                let manager = self.name(inner.next()?);
+                let package = self.name(inner.next()?);
+                Some(Target::Package(PackageRef {
+                    manager,
+                    package,
+                    span,
+                }))
+            }
+            Rule::set_ref => Some(Target::Set(self.name(pair.into_inner().next()?))),
+            _ => None,
+        }
+    }
+
+    fn string(&self, pair: Pair<'_, Rule>) -> (String, Span) {
+        let span = self.span(&pair);
+        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(other) => out.push(other),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        (out, span)
+    }
+
+    fn stmt(&self, pair: Pair<'_, Rule>) -> Stmt {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().peekable();
+        let kind = match rule {
+            Rule::scope_stmt => StmtKind::Scope(inner.map(|r| self.scope_ref(r)).collect()),
+            Rule::mode_stmt => {
+                StmtKind::Mode(self.name(inner.next().expect("grammar: mode has a name")))
+            }
+            Rule::require_stmt | Rule::allow_stmt | Rule::deny_stmt | Rule::pin_stmt => {
+                let mut is_final = false;
+                if inner.peek().map(|p| p.as_rule()) == Some(Rule::final_deny) {
+                    is_final = true;
+                    inner.next();
+                }
+                let target = self
+                    .target(inner.next().expect("grammar: rule has a target"))
+                    .expect("grammar: target");
+                let mut constraint = None;
+                if inner.peek().map(|p| p.as_rule()) == Some(Rule::constraint) {
+                    let c = inner.next().expect("peeked");
+                    constraint = Some(Constraint {
+                        text: c.as_str().to_string(),
+                        span: self.span(&c),
+                    });
+                }
+                let clauses = inner.next().map(|c| self.clauses(c)).unwrap_or_default();
+                let kind = match rule {
+                    Rule::require_stmt => RuleKind::Require,
+                    Rule::allow_stmt => RuleKind::Allow,
+                    Rule::deny_stmt => RuleKind::Deny,
+                    _ => RuleKind::Pin,
+                };
+                StmtKind::Rule(Rule_ {
+                    kind,
+                    is_final,
+                    target,
+                    constraint,
+                    clauses,
+                })
+            }
+            Rule::toolchain_stmt => {
+                let name = self.name(inner.next().expect("grammar: toolchain name"));
+                let mut sources = Vec::new();
+                let mut clauses = Clauses::default();
+                for p in inner {
+                    if p.as_rule() == Rule::clauses {
+                        clauses = self.clauses(p);
+                    } else {
+                        sources.push(self.name(p));
+                    }
+                }
+                StmtKind::Toolchain(Toolchain {
+                    name,
+                    sources,
+                    clauses,
+                })
+            }
+            Rule::window_stmt => {
+                let days_pair = inner.next().expect("grammar: days");
+                let days_span = self.span(&days_pair);
+                let days = days_pair
+                    .into_inner()
+                    .map(|span| {
+                        let mut d = span.into_inner();
+                        let first = self.name(d.next().expect("grammar: day"));
+                        DaySpan {
+                            first,
+                            last: d.next().map(|l| self.name(l)),
+                        }
+                    })
+                    .collect();
+                let mut range = inner.next().expect("grammar: time range").into_inner();
+                let start = self.name(range.next().expect("grammar: start"));
+                let end = self.name(range.next().expect("grammar: end"));
+                let zone_pair = inner.next().expect("grammar: zone");
+                let zone_span = self.span(&zone_pair);
+                let zone = zone_pair
+                    .into_inner()
+                    .next()
+                    .and_then(|z| match z.as_rule() {
+                        Rule::string => Some(self.string(z)),
+                        _ => None,
+                    });
+                let clauses = inner.next().map(|c| self.clauses(c)).unwrap_or_default();
+                StmtKind::Window(Window {
+                    days,
+                    days_span,
+                    start,
+                    end,
+                    zone,
+                    zone_span,
+                    clauses,
+                })
+            }
+            Rule::guard_stmt => {
+                let target = self.name(inner.next().expect("grammar: guard target"));
+                let level = self.name(inner.next().expect("grammar: guard level"));
+                let clauses = inner.next().map(|c| self.clauses(c)).unwrap_or_default();
+                StmtKind::Guard(Guard {
+                    target,
+                    level,
+                    clauses,
+                })
+            }
+            other => unreachable!("grammar: not a statement: {other:?}"),
+        };
+        Stmt { kind, span }
+    }
+
+    fn scope_ref(&self, pair: Pair<'_, Rule>) -> ScopeRef {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let level_pair = inner.next().expect("grammar: scope level");
+        let level = match level_pair.as_str().trim() {
+            "org" => Level::Org,
+            "department" => Level::Department,
+            "team" => Level::Team,
+            "environment" => Level::Environment,
+            _ => Level::DeviceGroup,
+        };
+        ScopeRef {
+            level,
+            name: inner.next().map(|n| self.name(n)),
+            span,
+        }
+    }
+
+    fn clauses(&self, pair: Pair<'_, Rule>) -> Clauses {
+        let mut clauses = Clauses::default();
+        for clause in pair.into_inner() {
+            let span = self.span(&clause);
+            let (name, first) = match clause.as_rule() {
+                Rule::when_clause => ("when", clauses.when.as_ref().map(|e| e.span)),
+                Rule::because_clause => ("because", clauses.because.as_ref().map(|b| b.1)),
+                _ => ("warn", clauses.warn),
+            };
+            if let Some(first) = first {
+                self.late.borrow_mut().push(
+                    Diagnostic::new(
+                        Code::DuplicateSetting,
+                        format!("`{name}` is given twice"),
+                        span,
+                        format!("second `{name}`"),
+                    )
+                    .related(first, "first given here")
+                    .help(format!(
+                        "a statement takes one `{name}` clause; combine conditions with `&&`"
+                    )),
+                );
+                continue;
+            }
+            match clause.as_rule() {
+                Rule::when_clause => {
+                    clauses.when = clause.into_inner().next().map(|e| self.expr(e))
+                }
+                Rule::because_clause => {
+                    clauses.because = clause.into_inner().next().map(|s| self.string(s))
+                }
+                _ => clauses.warn = Some(span),
+            }
+        }
+        clauses
+    }
+
+    fn expr(&self, pair: Pair<'_, Rule>) -> Expr {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::expr => {
+                let mut inner = pair.into_inner();
+                let cond = self.expr(inner.next().expect("grammar: expr"));
+                match (inner.next(), inner.next()) {
+                    (Some(a), Some(b)) => Expr {
+                        kind: ExprKind::Cond(
+                            Box::new(cond),
+                            Box::new(self.expr(a)),
+                            Box::new(self.expr(b)),
+                        ),
+                        span,
+                    },
+                    _ => cond,
+                }
+            }
+            Rule::binary => {
+                let mut operands = Vec::new();
+                let mut ops = Vec::new();
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::unary => operands.push(self.expr(p)),
+                        op => ops.push(binary_op(op)),
+                    }
+                }
+                climb(operands, ops)
+            }
+            Rule::unary => {
+                let mut prefixes = Vec::new();
+                let mut operand = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::op_not => prefixes.push((UnaryOp::Not, self.span(&p))),
+                        Rule::op_neg => prefixes.push((UnaryOp::Neg, self.span(&p))),
+                        _ => operand = Some(self.expr(p)),
+                    }
+                }
+                let mut e = operand.expect("grammar: unary operand");
+                for (op, op_span) in prefixes.into_iter().rev() {
+                    // `-5` is a literal, as in CEL.
+                    if let (UnaryOp::Neg, ExprKind::Int(n)) = (op, &e.kind) {
+                        e = Expr {
+                            kind: ExprKind::Int(n.wrapping_neg()),
+                            span: op_span.to(e.span),
+                        };
+                        continue;
+                    }
+                    let span = op_span.to(e.span);
+                    e = Expr {
+                        kind: ExprKind::Unary(op, Box::new(e)),
+                        span,
+                    };
+                }
+                e
+            }
+            Rule::postfix_expr => {
+                let mut inner = pair.into_inner();
+                let mut e = self.expr(inner.next().expect("grammar: primary"));
+                for post in inner {
+                    let post_span = self.span(&post);
+                    let span = e.span.to(post_span);
+                    match post.as_rule() {
+                        Rule::member => {
+                            let mut m = post.into_inner();
+                            let name = self.name(m.next().expect("grammar: member name"));
+                            e = match m.next() {
+                                Some(args) => Expr {
+                                    kind: ExprKind::Call {
+                                        receiver: Some(Box::new(e)),
+                                        function: name,
+                                        args: args.into_inner().map(|a| self.expr(a)).collect(),
+                                    },
+                                    span,
+                                },
+                                None => Expr {
+                                    kind: ExprKind::Member(Box::new(e), name),
+                                    span,
+                                },
+                            };
+                        }
+                        _ => {
+                            let index =
+                                self.expr(post.into_inner().next().expect("grammar: index"));
+                            e = Expr {
+                                kind: ExprKind::Index(Box::new(e), Box::new(index)),
+                                span,
+                            };
+                        }
+                    }
+                }
+                e
+            }
+            Rule::bool_lit => Expr {
+                kind: ExprKind::Bool(pair.as_str() == "true"),
+                span,
+            },
+            Rule::null_lit => Expr {
+                kind: ExprKind::Null,
+                span,
+            },
+            Rule::int => Expr {
+                // Out-of-range integers saturate; the checker reports them.
+                kind: ExprKind::Int(pair.as_str().parse().unwrap_or(i64::MAX)),
+                span,
+            },
+            Rule::string => {
+                let (s, _) = self.string(pair);
+                Expr {
+                    kind: ExprKind::Str(s),
+                    span,
+                }
+            }
+            Rule::list => Expr {
+                kind: ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect()),
+                span,
+            },
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let function = self.name(inner.next().expect("grammar: call name"));
+                let args = inner
+                    .next()
+                    .map(|a| a.into_inner().map(|p| self.expr(p)).collect())
+                    .unwrap_or_default();
+                Expr {
+                    kind: ExprKind::Call {
+                        receiver: None,
+                        function,
+                        args,
+                    },
+                    span,
+                }
+            }
+            Rule::variable => Expr {
+                kind: ExprKind::Var(pair.as_str().to_string()),
+                span,
+            },
+            other => unreachable!("grammar: not an expression: {other:?}"),
+        }
+    }
+}
+
+type Rule_ = super::ast::Rule;
+
+fn binary_op(rule: Rule) -> BinaryOp {
+    match rule {
+        Rule::op_or => BinaryOp::Or,
+        Rule::op_and => BinaryOp::And,
+        Rule::op_eq => BinaryOp::Eq,
+        Rule::op_ne => BinaryOp::Ne,
+        Rule::op_le => BinaryOp::Le,
+        Rule::op_ge => BinaryOp::Ge,
+        Rule::op_lt => BinaryOp::Lt,
+        Rule::op_gt => BinaryOp::Gt,
+        Rule::op_in => BinaryOp::In,
+        Rule::op_add => BinaryOp::Add,
+        Rule::op_sub => BinaryOp::Sub,
+        Rule::op_mul => BinaryOp::Mul,
+        Rule::op_div => BinaryOp::Div,
+        _ => BinaryOp::Rem,
+    }
+}
+
+/// Precedence climbing over `a op b op c …`; all binary operators are left-associative.
+fn climb(operands: Vec<Expr>, ops: Vec<BinaryOp>) -> Expr {
+    let mut operands = operands.into_iter();
+    let mut ops = ops.into_iter().peekable();
+    let first = operands.next().expect("grammar: binary has an operand");
+    climb_from(first, 0, &mut operands, &mut ops)
+}
+
+fn climb_from(
+    mut lhs: Expr,
+    min: u8,
+    operands: &mut std::vec::IntoIter<Expr>,
+    ops: &mut std::iter::Peekable<std::vec::IntoIter<BinaryOp>>,
+) -> Expr {
+    while let Some(&op) = ops.peek() {
+        if op.precedence() < min {
+            break;
+        }
+        ops.next();
+        let mut rhs = operands
+            .next()
+            .expect("grammar: operator has a right operand");
+        while let Some(&next) = ops.peek() {
+            if next.precedence() <= op.precedence() {
+                break;
+            }
+            rhs = climb_from(rhs, op.precedence() + 1, operands, ops);
+        }
+        let span = lhs.span.to(rhs.span);
+        lhs = Expr {
+            kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+            span,
+        };
+    }
+    lhs
+}
