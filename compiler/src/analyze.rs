@@ -448,7 +448,8 @@ impl Analyzer<'_> {
             }
             return;
         }
-        if self.level(second.scope) < self.level(first.scope) {
+        // Redundant only when every device of the second rule's scope already gets the first.
+        if !self.tree().contains(first.scope, second.scope) {
             return;
         }
         // Not redundant when a rule between the two levels says something else.

@@ -303,12 +303,12 @@ fn clauses(c: &Clauses) -> String {
         out.push_str(" when ");
         out.push_str(&expr(e));
     }
+    if c.warn.is_some() {
+        out.push_str(" warn");
+    }
     if let Some((reason, _)) = &c.because {
         out.push_str(" because ");
         out.push_str(&quote(reason));
-    }
-    if c.warn.is_some() {
-        out.push_str(" warn");
     }
     out
 }

@@ -70,6 +70,14 @@ impl ScopeTree {
         }
     }
 
+    /// Whether every device in `inner` is also in `outer`: the organisation contains
+    /// everything, a department its teams, and every scope itself.
+    pub fn contains(&self, outer: ScopeId, inner: ScopeId) -> bool {
+        outer == inner
+            || outer == Self::ORG
+            || (self.get(outer).level == Level::Department && self.get(inner).parent == Some(outer))
+    }
+
     /// Whether one device can be in both scopes at once (they lie on one scope path).
     /// A device has at most one department, one team (in its department) and one
     /// environment, and any number of device groups.

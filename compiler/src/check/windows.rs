@@ -12,7 +12,7 @@ const DAY_WORDS: [&str; 10] = [
 ];
 
 /// A checked window: weekdays (Monday first), a half-open range of minutes after midnight
-/// (`end <= start` crosses midnight), and an IANA zone (`None`: the device's local zone).
+/// (`end <= start` crosses midnight; `end` may be 1440, midnight at the end of the day), and an IANA zone (`None`: the device's local zone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowSpec {
     pub days: [bool; 7],
@@ -25,7 +25,7 @@ impl WindowSpec {
     /// How long the window stays open each time it opens, in minutes.
     pub fn duration_minutes(&self) -> u32 {
         let (s, e) = (u32::from(self.start_minute), u32::from(self.end_minute));
-        if e >= s {
+        if e > s {
             e - s
         } else {
             1440 - s + e
@@ -152,7 +152,7 @@ pub(super) fn check_window(
         zone,
     };
     let span = w.start.span.to(w.end.span);
-    if start == end || (start == 0 && end == 0) {
+    if start == end {
         diagnostics.push(
             Diagnostic::new(
                 Code::WindowNeverOpens,
