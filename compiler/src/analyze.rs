@@ -412,14 +412,14 @@ impl Analyzer<'_> {
             Diagnostic::new(
                 Code::PinOutsideRange,
                 format!(
-                    "pin `{}` to `{}` is outside the range `{}` that {} {}",
+                    "pin of `{}` to `{}` is outside the range `{}` {} at {}",
                     p.display,
                     self.constraint_text(p),
                     self.constraint_text(r),
                     if r.kind == RuleKind::Require {
-                        "requires"
+                        "required"
                     } else {
-                        "allows"
+                        "allowed"
                     },
                     self.tree().describe(range.scope),
                 ),
@@ -509,12 +509,10 @@ impl Analyzer<'_> {
         }
         let what = match (g.kind, s.kind) {
             (a, b) if a == b => format!("`{} {}` is overridden", s.kind.keyword(), s.display),
-            _ => format!(
-                "`{} {}` is overridden by a `{}`",
-                g.kind.keyword(),
-                g.display,
-                s.kind.keyword()
-            ),
+            _ => {
+                let article = if s.kind == RuleKind::Allow { "an" } else { "a" };
+                format!("`{} {}` is overridden by {article} `{}`", g.kind.keyword(), g.display, s.kind.keyword())
+            }
         };
         self.diagnostics.push(
             Diagnostic::new(

@@ -138,14 +138,17 @@ impl Scanner<'_> {
                     Some(b',' | b'(' | b'[' | b'&' | b'|' | b'=' | b'?' | b':')
                 )
                 || rest.starts_with(['.', ')', ']', '&', '|', '?', ':']);
-            let in_policy_body =
-                matches!(self.current, Some(Current::Policy { .. })) && self.depth <= 1;
+            let in_policy_body = matches!(self.current, Some(Current::Policy { .. })) && self.depth <= 1;
+            let continues = continues || rest.starts_with(['{', '}']);
             if ITEM_KEYWORDS.contains(&word) && !continues {
                 self.finish_item(false);
                 self.begin_item(first, word);
-            } else if in_policy_body && STMT_KEYWORDS.contains(&word) && !continues {
+            } else if in_policy_body && !continues {
+                // Every line of a policy body starts a statement, keyword or not, so a typo
+                // in one statement never takes the one before it down with it.
                 self.begin_stmt(first);
-            } else if self.current.is_none() {
+            } else if self.current.is_none() || (self.depth == 0 && !continues) {
+                self.finish_item(false);
                 self.begin_item(first, word);
             }
         }
