@@ -43,6 +43,7 @@ pub fn analyze(program: &Program, checked: &Checked) -> Vec<Diagnostic> {
         program,
         checked,
         diagnostics: Vec::new(),
+        group: Vec::new(),
     };
     let mut keys: Vec<_> = groups.keys().copied().collect();
     keys.sort_by(|x, y| (x.0, pattern_key(x.1)).cmp(&(y.0, pattern_key(y.1))));
@@ -132,6 +133,8 @@ struct Analyzer<'p> {
     program: &'p Program,
     checked: &'p Checked,
     diagnostics: Vec<Diagnostic>,
+    /// The placements of the package being analyzed.
+    group: Vec<Placement>,
 }
 
 impl Analyzer<'_> {
@@ -182,6 +185,8 @@ impl Analyzer<'_> {
     }
 
     fn group(&mut self, placements: &[Placement]) {
+        self.group.clear();
+        self.group.extend_from_slice(placements);
         for (i, &a) in placements.iter().enumerate() {
             for &b in &placements[i + 1..] {
                 if a.rule == b.rule || !self.tree().compatible(a.scope, b.scope) {
@@ -482,20 +487,14 @@ impl Analyzer<'_> {
     fn interrupted(&self, first: Placement, second: Placement) -> bool {
         let r1 = self.program.rule(first.rule);
         let (lo, hi) = (self.level(first.scope), self.level(second.scope));
-        self.program.policies.iter().any(|policy| {
-            policy.scopes.iter().any(|&(scope, _)| {
-                let l = self.level(scope);
-                l > lo
-                    && l < hi
-                    && self.tree().compatible(scope, second.scope)
-                    && policy.rules.iter().any(|&id| {
-                        let r = self.program.rule(id);
-                        r.manager == r1.manager
-                            && r.pattern == r1.pattern
-                            && (r.kind != r1.kind
-                                || self.constraint_text(r) != self.constraint_text(r1))
-                    })
-            })
+        // Only rules of the same package can interrupt: those are the current group.
+        self.group.iter().any(|p| {
+            let l = self.level(p.scope);
+            let r = self.program.rule(p.rule);
+            l > lo
+                && l < hi
+                && self.tree().compatible(p.scope, second.scope)
+                && (r.kind != r1.kind || self.constraint_text(r) != self.constraint_text(r1))
         })
     }
 
@@ -511,7 +510,12 @@ impl Analyzer<'_> {
             (a, b) if a == b => format!("`{} {}` is overridden", s.kind.keyword(), s.display),
             _ => {
                 let article = if s.kind == RuleKind::Allow { "an" } else { "a" };
-                format!("`{} {}` is overridden by {article} `{}`", g.kind.keyword(), g.display, s.kind.keyword())
+                format!(
+                    "`{} {}` is overridden by {article} `{}`",
+                    g.kind.keyword(),
+                    g.display,
+                    s.kind.keyword()
+                )
             }
         };
         self.diagnostics.push(

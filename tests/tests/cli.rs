@@ -21,13 +21,26 @@ fn the_examples_are_formatted() {
 fn the_example_organisation_is_big_enough_to_be_realistic() {
     let files = common::example_files();
     let text: String = files.iter().map(|(_, t)| t.as_str()).collect();
-    let count = |kw: &str| text.lines().filter(|l| l.trim_start().starts_with(kw)).count();
+    let count = |kw: &str| {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with(kw))
+            .count()
+    };
     assert!(count("department ") >= 3);
     assert!(count("team ") >= 6);
     assert!(count("environment ") >= 3);
     assert!(count("device_group ") >= 3);
     assert!(count("policy ") >= 8);
-    let rules = ["require ", "allow ", "deny ", "deny! ", "pin ", "toolchain ", "window ", "guard "];
+    let rules = [
+        "require ",
+        "allow ",
+        "deny ",
+        "deny! ",
+        "pin ",
+        "toolchain ",
+        "window ",
+        "guard ",
+    ];
     let total: usize = rules.iter().map(|r| count(r)).sum();
     assert!(total >= 80, "only {total} rules");
     for r in rules {
@@ -59,7 +72,10 @@ fn fmt_check_lists_files_that_would_change_and_fmt_rewrites_them() {
 fn fmt_refuses_files_with_syntax_errors() {
     let (exit, _, err) = hpl(&["fmt", "--check", "fixtures/HPL0001.hpl"]);
     assert_eq!(exit, 1);
-    assert!(err.contains("has syntax errors and was not formatted"), "{err}");
+    assert!(
+        err.contains("has syntax errors and was not formatted"),
+        "{err}"
+    );
     assert!(err.contains("HPL0001"));
 }
 
@@ -99,7 +115,12 @@ fn a_missing_brace_costs_one_diagnostic_not_the_rest_of_the_file() {
     let (exit, json, _) = hpl(&["check", "--format", "json", &file.to_string_lossy()]);
     assert_eq!(exit, 1);
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
-    let codes: Vec<&str> = v.as_array().expect("array").iter().map(|d| d["code"].as_str().expect("code")).collect();
+    let codes: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["code"].as_str().expect("code"))
+        .collect();
     assert_eq!(codes, ["HPL0002", "HPL0001", "HPL0103", "HPL0302"]);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -8,7 +8,11 @@ pub fn hpl(args: &[&str]) -> (i32, String, String) {
     let mut err = Vec::new();
     let argv = std::iter::once("hpl").chain(args.iter().copied());
     let code = hpl_compiler::cli::run(argv, &mut out, &mut err);
-    (code, String::from_utf8(out).expect("utf-8 stdout"), String::from_utf8(err).expect("utf-8 stderr"))
+    (
+        code,
+        String::from_utf8(out).expect("utf-8 stdout"),
+        String::from_utf8(err).expect("utf-8 stderr"),
+    )
 }
 
 /// Every example policy file, with its text.
@@ -21,7 +25,12 @@ pub fn example_files() -> Vec<(String, String)> {
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("readable")))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).expect("readable"),
+            )
+        })
         .collect()
 }
 

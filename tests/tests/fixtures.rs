@@ -20,14 +20,23 @@ fn fixture_codes() -> Vec<String> {
 fn every_code_has_a_fixture_and_an_explanation() {
     let fixtures = fixture_codes();
     for code in Code::ALL {
-        assert!(fixtures.iter().any(|f| f == code.as_str()), "no fixture for {code}");
-        assert!(code.explanation().contains("Example") || code.explanation().contains("Fix"), "{code} explanation lacks an example or fix");
+        assert!(
+            fixtures.iter().any(|f| f == code.as_str()),
+            "no fixture for {code}"
+        );
+        assert!(
+            code.explanation().contains("Example") || code.explanation().contains("Fix"),
+            "{code} explanation lacks an example or fix"
+        );
         let (exit, out, _) = hpl(&["explain", code.as_str()]);
         assert_eq!(exit, 0);
         assert!(out.starts_with(code.as_str()));
     }
     for f in &fixtures {
-        assert!(Code::parse(f).is_some(), "fixture {f} is not a registered code");
+        assert!(
+            Code::parse(f).is_some(),
+            "fixture {f} is not a registered code"
+        );
     }
 }
 
@@ -45,9 +54,16 @@ fn each_fixture_reports_its_code() {
             .iter()
             .map(|d| d["code"].as_str().expect("code"))
             .collect();
-        assert!(reported.contains(&code.as_str()), "{code_text}: reported {reported:?}");
+        assert!(
+            reported.contains(&code.as_str()),
+            "{code_text}: reported {reported:?}"
+        );
         // Errors and (with --deny-warnings) warnings fail the check; notes never do.
-        let expected_exit = if code.severity() == Severity::Note { 0 } else { 1 };
+        let expected_exit = if code.severity() == Severity::Note {
+            0
+        } else {
+            1
+        };
         assert_eq!(exit, expected_exit, "{code_text}: exit code");
 
         let (_, human, _) = hpl(&["check", &path]);
@@ -61,14 +77,19 @@ fn json_diagnostics_have_the_documented_fields() {
     let (_, json, _) = hpl(&["check", "--format", "json", "fixtures/HPL0401.hpl"]);
     let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     let d = &v[0];
-    for field in ["code", "severity", "message", "file", "line", "column", "end", "related"] {
+    for field in [
+        "code", "severity", "message", "file", "line", "column", "end", "related",
+    ] {
         assert!(d.get(field).is_some(), "missing {field}");
     }
     assert!(d["line"].as_u64().expect("line") >= 1);
     assert!(d["end"]["line"].as_u64().expect("end line") >= d["line"].as_u64().expect("line"));
     let related = d["related"].as_array().expect("related");
     assert_eq!(related.len(), 1, "a conflict points at the other rule");
-    assert!(related[0]["message"].as_str().expect("message").contains("team platform"));
+    assert!(related[0]["message"]
+        .as_str()
+        .expect("message")
+        .contains("team platform"));
 }
 
 #[test]
@@ -77,7 +98,10 @@ fn sarif_output_is_a_valid_sarif_2_1_0_log() {
     assert_eq!(exit, 1);
     let v: serde_json::Value = serde_json::from_str(&sarif).expect("valid JSON");
     assert_eq!(v["version"], "2.1.0");
-    assert!(v["$schema"].as_str().expect("schema").contains("sarif-2.1.0"));
+    assert!(v["$schema"]
+        .as_str()
+        .expect("schema")
+        .contains("sarif-2.1.0"));
     let run = &v["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "hpl");
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
@@ -86,13 +110,23 @@ fn sarif_output_is_a_valid_sarif_2_1_0_log() {
     assert!(!results.is_empty());
     for r in results {
         let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
-        assert_eq!(rules[index]["id"], r["ruleId"], "ruleIndex points at the rule");
-        assert!(matches!(r["level"].as_str(), Some("error" | "warning" | "note")));
+        assert_eq!(
+            rules[index]["id"], r["ruleId"],
+            "ruleIndex points at the rule"
+        );
+        assert!(matches!(
+            r["level"].as_str(),
+            Some("error" | "warning" | "note")
+        ));
         assert!(r["message"]["text"].as_str().is_some_and(|t| !t.is_empty()));
         let region = &r["locations"][0]["physicalLocation"]["region"];
         assert!(region["startLine"].as_u64().expect("startLine") >= 1);
         assert!(region["startColumn"].as_u64().expect("startColumn") >= 1);
-        assert!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().is_some());
+        assert!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .is_some()
+        );
         for related in r["relatedLocations"].as_array().expect("relatedLocations") {
             assert!(related["message"]["text"].is_string());
         }

@@ -138,7 +138,8 @@ impl Scanner<'_> {
                     Some(b',' | b'(' | b'[' | b'&' | b'|' | b'=' | b'?' | b':')
                 )
                 || rest.starts_with(['.', ')', ']', '&', '|', '?', ':']);
-            let in_policy_body = matches!(self.current, Some(Current::Policy { .. })) && self.depth <= 1;
+            let in_policy_body =
+                matches!(self.current, Some(Current::Policy { .. })) && self.depth <= 1;
             let continues = continues || rest.starts_with(['{', '}']);
             if ITEM_KEYWORDS.contains(&word) && !continues {
                 self.finish_item(false);

@@ -16,7 +16,12 @@ pub(super) fn parse_version(text: &str) -> Result<pep440_rs::Version, VersionErr
 pub(super) fn parse_constraint(text: &str) -> Result<Vec<Vec<Comparator>>, VersionError> {
     // pep440_rs renders the input under its message; the diagnostic already shows it.
     let err = |reason: String| {
-        let first = reason.lines().next().unwrap_or("").trim_end_matches(':').to_string();
+        let first = reason
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(':')
+            .to_string();
         VersionError::new(Scheme::Pep440, text, first)
     };
     let mut alternatives = Vec::new();
