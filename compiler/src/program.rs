@@ -263,11 +263,14 @@ pub struct Policy {
     pub header_span: Span,
 }
 
+/// A resolved set member: manager, pattern, the package as written, and where.
+pub type SetMember = (ManagerId, Pattern, String, Span);
+
 #[derive(Debug, Clone)]
 pub struct PackageSet {
     pub name: ast::Name,
     /// Resolved members (manager, pattern, display, span of the member).
-    pub members: Vec<(ManagerId, Pattern, String, Span)>,
+    pub members: Vec<SetMember>,
     pub span: Span,
 }
 

@@ -267,8 +267,7 @@ impl Resolver {
                 }
             }
         }
-        let mut resolved: Vec<Option<Vec<(ManagerId, Pattern, String, Span)>>> =
-            vec![None; decls.len()];
+        let mut resolved: Vec<Option<Vec<SetMember>>> = vec![None; decls.len()];
         for i in 0..decls.len() {
             let mut visiting = Vec::new();
             self.expand_set(program, &decls, i, &mut resolved, &mut visiting);
@@ -299,9 +298,9 @@ impl Resolver {
         program: &Program,
         decls: &[&ast::SetDecl],
         index: usize,
-        resolved: &mut Vec<Option<Vec<(ManagerId, Pattern, String, Span)>>>,
+        resolved: &mut Vec<Option<Vec<SetMember>>>,
         visiting: &mut Vec<usize>,
-    ) -> Vec<(ManagerId, Pattern, String, Span)> {
+    ) -> Vec<SetMember> {
         if let Some(done) = &resolved[index] {
             return done.clone();
         }

@@ -11,6 +11,9 @@ use pest::Parser as _;
 #[grammar = "syntax/grammar.pest"]
 struct HplParser;
 
+/// Files at least this big are parsed on two threads.
+const PARALLEL_THRESHOLD: usize = 64 * 1024;
+
 /// Parses one file. Never panics; returns the tree of everything that parsed and a
 /// diagnostic for every chunk that did not.
 pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
@@ -30,72 +33,35 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
             .help("add `}` at the end of the declaration"),
         );
     }
-    for raw in &chunks.items {
-        match raw {
-            RawItem::Simple(range) => {
-                let cx = Cx::chunk(file, text, range.start, range.end);
-                match cx.parse(Rule::item_entry) {
-                    Ok(pair) => {
-                        if let Some(item) = cx.item(pair) {
-                            items.push(item);
-                        }
-                    }
-                    Err(d) => diagnostics.push(d),
-                }
+    // Items are independent: a big file is parsed on two threads (results keep file order).
+    let parallel = text.len() >= PARALLEL_THRESHOLD
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    if parallel {
+        let (first, second) = chunks.items.split_at(chunks.items.len() / 2);
+        let parse_all = |raws: &[RawItem]| {
+            let mut items = Vec::new();
+            let mut diagnostics = Vec::new();
+            for raw in raws {
+                parse_item(file, text, raw, &mut items, &mut diagnostics);
             }
-            RawItem::Policy {
-                header,
-                stmts,
-                close,
-            } => {
-                let header_cx = Cx::chunk(file, text, header.start, header.end);
-                let header_pair = header_cx.parse(Rule::policy_header_entry);
-                let mut parsed = Vec::new();
-                for range in stmts {
-                    let cx = Cx::chunk(file, text, range.start, range.end);
-                    match cx.parse(Rule::stmt_entry) {
-                        Ok(pair) => parsed.push(cx.stmt(pair)),
-                        Err(d) => diagnostics.push(d),
-                    }
-                    diagnostics.extend(cx.late.take());
-                }
-                match header_pair {
-                    Ok(pair) => {
-                        let mut inner = pair.into_inner();
-                        let (Some(name), Some(version)) = (inner.next(), inner.next()) else {
-                            continue;
-                        };
-                        let cx = header_cx;
-                        let header_span = Span::new(file, header.start, header.end);
-                        let end = close
-                            .map(|c| c + 1)
-                            .or_else(|| stmts.last().map(|r| r.end))
-                            .unwrap_or(header.end);
-                        let version_span = cx.span(&version);
-                        let version_value = match version.as_str().parse::<u64>() {
-                            Ok(v) => v,
-                            Err(_) => {
-                                diagnostics.push(Diagnostic::new(
-                                    Code::Syntax,
-                                    "policy version is too large",
-                                    version_span,
-                                    "not a 64-bit number",
-                                ));
-                                0
-                            }
-                        };
-                        items.push(Item::Policy(Policy {
-                            name: cx.name(name),
-                            version: version_value,
-                            version_span,
-                            stmts: parsed,
-                            span: Span::new(file, header.start, end),
-                            header_span,
-                        }));
-                    }
-                    Err(d) => diagnostics.push(d),
-                }
-            }
+            (items, diagnostics)
+        };
+        let ((a_items, a_diags), (b_items, b_diags)) = std::thread::scope(|scope| {
+            let handle = scope.spawn(|| parse_all(second));
+            let a = parse_all(first);
+            let b = handle.join().unwrap_or_else(|_| {
+                // A panic on the helper thread is a bug; parse its half here instead.
+                parse_all(second)
+            });
+            (a, b)
+        });
+        items.extend(a_items);
+        items.extend(b_items);
+        diagnostics.extend(a_diags);
+        diagnostics.extend(b_diags);
+    } else {
+        for raw in &chunks.items {
+            parse_item(file, text, raw, &mut items, &mut diagnostics);
         }
     }
     let comments = chunks
@@ -110,8 +76,84 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     (File { items, comments }, diagnostics)
 }
 
+/// Parses one raw item into `items`, reporting into `diagnostics`.
+fn parse_item(
+    file: FileId,
+    text: &str,
+    raw: &RawItem,
+    items: &mut Vec<Item>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match raw {
+        RawItem::Simple(range) => {
+            let cx = Cx::chunk(file, text, range.start, range.end);
+            match cx.parse(Rule::item_entry) {
+                Ok(pair) => {
+                    if let Some(item) = cx.item(pair) {
+                        items.push(item);
+                    }
+                }
+                Err(d) => diagnostics.push(*d),
+            }
+        }
+        RawItem::Policy {
+            header,
+            stmts,
+            close,
+        } => {
+            let header_cx = Cx::chunk(file, text, header.start, header.end);
+            let header_pair = header_cx.parse(Rule::policy_header_entry);
+            let mut parsed = Vec::new();
+            for range in stmts {
+                let cx = Cx::chunk(file, text, range.start, range.end);
+                match cx.parse(stmt_entry_for(cx.text)) {
+                    Ok(pair) => parsed.push(cx.stmt(pair)),
+                    Err(d) => diagnostics.push(*d),
+                }
+                diagnostics.extend(cx.late.take());
+            }
+            match header_pair {
+                Ok(pair) => {
+                    let mut inner = pair.into_inner();
+                    let (Some(name), Some(version)) = (inner.next(), inner.next()) else {
+                        return;
+                    };
+                    let cx = header_cx;
+                    let header_span = Span::new(file, header.start, header.end);
+                    let end = close
+                        .map(|c| c + 1)
+                        .or_else(|| stmts.last().map(|r| r.end))
+                        .unwrap_or(header.end);
+                    let version_span = cx.span(&version);
+                    let version_value = match version.as_str().parse::<u64>() {
+                        Ok(v) => v,
+                        Err(_) => {
+                            diagnostics.push(Diagnostic::new(
+                                Code::Syntax,
+                                "policy version is too large",
+                                version_span,
+                                "not a 64-bit number",
+                            ));
+                            0
+                        }
+                    };
+                    items.push(Item::Policy(Policy {
+                        name: cx.name(name),
+                        version: version_value,
+                        version_span,
+                        stmts: parsed,
+                        span: Span::new(file, header.start, end),
+                        header_span,
+                    }));
+                }
+                Err(d) => diagnostics.push(*d),
+            }
+        }
+    }
+}
+
 /// Parses a lone condition expression (for tests and tools).
-pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     let cx = Cx {
         file,
         text,
@@ -213,17 +255,17 @@ impl<'a> Cx<'a> {
         self.span_of(s.start(), s.end())
     }
 
-    fn parse(&self, rule: Rule) -> Result<Pair<'a, Rule>, Diagnostic> {
+    fn parse(&self, rule: Rule) -> Result<Pair<'a, Rule>, Box<Diagnostic>> {
         HplParser::parse(rule, self.text)
-            .map_err(|error| self.syntax_error(error))
+            .map_err(|error| Box::new(self.syntax_error(error)))
             .and_then(|mut pairs| {
                 pairs.next().ok_or_else(|| {
-                    Diagnostic::new(
+                    Box::new(Diagnostic::new(
                         Code::Syntax,
                         "empty input",
                         self.span_of(0, 0),
                         "nothing to parse",
-                    )
+                    ))
                 })
             })
     }
@@ -696,6 +738,27 @@ impl<'a> Cx<'a> {
 }
 
 type Rule_ = super::ast::Rule;
+
+/// The entry rule for a statement, by its first word (`stmt_entry` when it is no keyword, so
+/// the error lists every statement keyword).
+fn stmt_entry_for(text: &str) -> Rule {
+    let word = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '!'))
+        .next()
+        .unwrap_or("");
+    match word {
+        "scope" => Rule::scope_entry,
+        "mode" => Rule::mode_entry,
+        "require" => Rule::require_entry,
+        "allow" => Rule::allow_entry,
+        "deny" | "deny!" => Rule::deny_entry,
+        "pin" => Rule::pin_entry,
+        "toolchain" => Rule::toolchain_entry,
+        "window" => Rule::window_entry,
+        "guard" => Rule::guard_entry,
+        _ => Rule::stmt_entry,
+    }
+}
 
 fn binary_op(rule: Rule) -> BinaryOp {
     match rule {
