@@ -19,8 +19,9 @@ enum Operand {
     Any,
     /// A prefix range: `1.2.*`, or a partial SemVer version.
     Prefix(Vec<u64>),
-    /// One version, with its leading numbers (for `^`, `~` and `~>` bounds).
-    Exact(Version, Vec<u64>),
+    /// One version, with its leading numbers (for `^`, `~` and `~>` bounds), and whether it
+    /// is nothing but those numbers.
+    Exact(Version, Vec<u64>, bool),
 }
 
 pub(super) fn parse_constraint(
@@ -118,8 +119,9 @@ fn operand(scheme: Scheme, text: &str, token: &str) -> Result<Operand, VersionEr
         .iter()
         .take_while(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|p| p.parse().ok())
-        .collect();
-    Ok(Operand::Exact(version, leading))
+        .collect::<Vec<u64>>();
+    let plain = leading.len() == parts.len() && scheme != Scheme::Rustup;
+    Ok(Operand::Exact(version, leading, plain))
 }
 
 fn numbers(scheme: Scheme, text: &str, parts: &[&str]) -> Result<Vec<u64>, VersionError> {
@@ -257,11 +259,14 @@ fn comparator(
             "" | "=" | "==" | ">=" | "^" | "~" => one(vec![]),
             _ => Err(err(format!("`{op}*` matches nothing"))),
         },
-        Operand::Exact(v, numbers) => match op {
+        Operand::Exact(v, numbers, plain) => match op {
             "" | "=" | "==" => one(vec![cmp(Op::Eq, v)]),
             "!=" => one(vec![cmp(Op::Ne, v)]),
             ">" => one(vec![cmp(Op::Gt, v)]),
             ">=" => one(vec![cmp(Op::Ge, v)]),
+            // `< 3.12` also excludes the pre-releases of 3.12, as npm does: `3.12.0rc1`
+            // is not what anyone means by "below 3.12".
+            "<" if plain => one(vec![cmp(Op::Lt, bound(scheme, text, &numbers, true)?)]),
             "<" => one(vec![cmp(Op::Lt, v)]),
             "<=" => one(vec![cmp(Op::Le, v)]),
             _ => {
@@ -308,12 +313,12 @@ fn hyphen(
     let mut out = Vec::new();
     match lower {
         Operand::Any => {}
-        Operand::Exact(v, _) => out.push(cmp(Op::Ge, v)),
+        Operand::Exact(v, _, _) => out.push(cmp(Op::Ge, v)),
         Operand::Prefix(n) => out.push(cmp(Op::Ge, bound(scheme, text, &n, false)?)),
     }
     match upper {
         Operand::Any => {}
-        Operand::Exact(v, _) => out.push(cmp(Op::Le, v)),
+        Operand::Exact(v, _, _) => out.push(cmp(Op::Le, v)),
         Operand::Prefix(n) if n.is_empty() => {}
         Operand::Prefix(n) => {
             let next = bump(scheme, text, &n, n.len() - 1)?;

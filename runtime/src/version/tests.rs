@@ -32,6 +32,8 @@ fn semver_npm_ranges() {
         ("1.0 - 1.4", "1.5.0", false),
         ("1.0.0 - 1.4.0", "1.4.0", true),
         ("<1 || >=3", "2.0.0", false),
+        ("<2.0.0", "2.0.0-rc.1", false),
+        ("<2.0.0", "1.9.9", true),
         ("<1 || >=3", "3.1.0", true),
         ("= 3.3.6", "3.3.6", true),
         ("!= 3.3.6", "3.3.6", false),
@@ -137,6 +139,8 @@ fn dotted_fallback() {
     assert_eq!(matches(D, "^22", "v22.11.0"), Some(true));
     assert_eq!(matches(D, ">= 3.12", "3.12.0rc1"), Some(false));
     assert_eq!(matches(D, "3.12.*", "3.12.0rc1"), Some(true));
+    assert_eq!(matches(D, "< 3.12", "3.12.0rc1"), Some(false));
+    assert_eq!(matches(D, "< 3.12", "3.11.9"), Some(true));
 }
 
 #[test]
