@@ -5,7 +5,6 @@
 use crate::diagnostics::{Code, Diagnostic};
 use crate::program::*;
 use crate::source::Span;
-use crate::suggest::did_you_mean;
 use crate::syntax::ast::{self, Item, Level, RuleKind, StmtKind, Target};
 use hpl_runtime::package::normalize_name;
 use hpl_runtime::version::Scheme;
@@ -212,17 +211,12 @@ impl Resolver {
                 p.manager.span,
                 "not in the manager catalog",
             );
-            if let Some(s) = did_you_mean(&p.manager.text, program.catalog.names()) {
-                d = d.help(format!("did you mean `{s}`?")).suggest(
-                    p.manager.span,
-                    s,
-                    format!("replace with `{s}`"),
-                );
-            } else {
-                d = d.help(
-                    "managers are listed in docs/language.md (Managers), e.g. brew, npm, pip, mise",
-                );
-            }
+            d = d.did_you_mean_or(
+                p.manager.span,
+                &p.manager.text,
+                program.catalog.names(),
+                "managers are listed in docs/language.md (Managers), e.g. brew, npm, pip, mise",
+            );
             self.diagnostics.push(d);
             return None;
         };
@@ -344,15 +338,12 @@ impl Resolver {
             name.span,
             "no set with this name",
         );
-        if let Some(s) = did_you_mean(&name.text, program.set_by_name.keys().map(String::as_str)) {
-            d = d.help(format!("did you mean `{s}`?")).suggest(
-                name.span,
-                s,
-                format!("replace with `{s}`"),
-            );
-        } else {
-            d = d.help("a package is written `manager:name`; a bare name refers to a set");
-        }
+        d = d.did_you_mean_or(
+            name.span,
+            &name.text,
+            program.set_by_name.keys().map(String::as_str),
+            "a package is written `manager:name`; a bare name refers to a set",
+        );
         self.diagnostics.push(d);
     }
 
@@ -393,19 +384,12 @@ impl Resolver {
                     name.span,
                     "not declared",
                 );
-                if let Some(s) = did_you_mean(&name.text, candidates) {
-                    d = d.help(format!("did you mean `{s}`?")).suggest(
-                        name.span,
-                        s,
-                        format!("replace with `{s}`"),
-                    );
-                } else {
-                    d = d.help(format!(
-                        "declare it, e.g. `{} {}`",
-                        r.level.keyword(),
-                        name.text
-                    ));
-                }
+                d = d.did_you_mean_or(
+                    name.span,
+                    &name.text,
+                    candidates,
+                    format!("declare it, e.g. `{} {}`", r.level.keyword(), name.text),
+                );
                 self.diagnostics.push(d);
                 None
             }
@@ -488,15 +472,11 @@ impl Resolver {
                                 name.span,
                                 "expected observe, assist or enforce",
                             );
-                            if let Some(s) =
-                                did_you_mean(&name.text, ["observe", "assist", "enforce"])
-                            {
-                                d = d.help(format!("did you mean `{s}`?")).suggest(
-                                    name.span,
-                                    s,
-                                    format!("replace with `{s}`"),
-                                );
-                            }
+                            d = d.did_you_mean(
+                                name.span,
+                                &name.text,
+                                ["observe", "assist", "enforce"],
+                            );
                             self.diagnostics.push(d);
                         }
                     }
@@ -540,18 +520,12 @@ impl Resolver {
                             g.target.span,
                             "not a guarded action or manager",
                         );
-                        if let Some(s) = did_you_mean(
+                        d = d.did_you_mean_or(
+                            g.target.span,
                             &g.target.text,
                             guarded.iter().copied().chain(program.catalog.names()),
-                        ) {
-                            d = d.help(format!("did you mean `{s}`?")).suggest(
-                                g.target.span,
-                                s,
-                                format!("replace with `{s}`"),
-                            );
-                        } else {
-                            d = d.help("guarded actions: os_update, xcode_clt, firmware, rosetta");
-                        }
+                            "guarded actions: os_update, xcode_clt, firmware, rosetta",
+                        );
                         self.diagnostics.push(d);
                     }
                 },
@@ -580,13 +554,7 @@ impl Resolver {
                 name.span,
                 "not in the manager catalog",
             );
-            if let Some(s) = did_you_mean(&name.text, program.catalog.names()) {
-                d = d.help(format!("did you mean `{s}`?")).suggest(
-                    name.span,
-                    s,
-                    format!("replace with `{s}`"),
-                );
-            }
+            d = d.did_you_mean(name.span, &name.text, program.catalog.names());
             self.diagnostics.push(d);
         }
         found

@@ -3,7 +3,6 @@
 //! made with `version("…")`.
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::suggest::did_you_mean;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use hpl_runtime::facts::{self, FactType};
 
@@ -166,17 +165,12 @@ impl Checker<'_> {
                     e.span,
                     "not defined",
                 );
-                if let Some(s) = did_you_mean(name, locals.iter().copied()) {
-                    d = d.help(format!("did you mean `{s}`?")).suggest(
-                        e.span,
-                        s,
-                        format!("replace with `{s}`"),
-                    );
-                } else {
-                    d = d.help(
-                        "conditions read the device's facts through `device`, e.g. `device.arch`",
-                    );
-                }
+                d = d.did_you_mean_or(
+                    e.span,
+                    name,
+                    locals.iter().copied(),
+                    "conditions read the device's facts through `device`, e.g. `device.arch`",
+                );
                 self.diagnostics.push(d);
                 None
             }
@@ -217,19 +211,15 @@ impl Checker<'_> {
                         field.span,
                         "unknown field",
                     );
-                    if let Some(s) = did_you_mean(&field.text, siblings.iter().map(String::as_str))
-                    {
-                        d = d.help(format!("did you mean `{s}`?")).suggest(
-                            field.span,
-                            s,
-                            format!("replace with `{s}`"),
-                        );
-                    } else {
-                        let mut names = siblings.clone();
-                        names.sort();
-                        names.dedup();
-                        d = d.help(format!("the fields of `{owner}` are: {}; free-form facts are read with device.facts[\"name\"]", names.join(", ")));
-                    }
+                    let mut names = siblings.clone();
+                    names.sort();
+                    names.dedup();
+                    d = d.did_you_mean_or(
+                        field.span,
+                        &field.text,
+                        siblings.iter().map(String::as_str),
+                        format!("the fields of `{owner}` are: {}; free-form facts are read with device.facts[\"name\"]", names.join(", ")),
+                    );
                     self.diagnostics.push(d);
                     None
                 }
@@ -557,22 +547,16 @@ impl Checker<'_> {
             "not provided",
         );
         let all: Vec<&str> = FUNCTIONS.iter().chain(METHODS).copied().collect();
-        if let Some(s) = did_you_mean(
+        d = d.did_you_mean_or(
+            function.span,
             &function.text,
             candidates.iter().copied().chain(all.iter().copied()),
-        ) {
-            d = d.help(format!("did you mean `{s}`?")).suggest(
-                function.span,
-                s,
-                format!("replace with `{s}`"),
-            );
-        } else {
-            d = d.help(format!(
+            format!(
                 "functions: {}; methods: {}",
                 FUNCTIONS.join(", "),
                 METHODS.join(", ")
-            ));
-        }
+            ),
+        );
         self.diagnostics.push(d);
         None
     }

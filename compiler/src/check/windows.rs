@@ -42,13 +42,7 @@ fn day_index(name: &ast::Name, diagnostics: &mut Vec<Diagnostic>) -> Option<usiz
             name.span,
             "expected mon, tue, wed, thu, fri, sat, sun, daily, weekdays or weekends",
         );
-        if let Some(s) = did_you_mean(&name.text, DAY_WORDS) {
-            d = d.help(format!("did you mean `{s}`?")).suggest(
-                name.span,
-                s,
-                format!("replace with `{s}`"),
-            );
-        }
+        d = d.did_you_mean(name.span, &name.text, DAY_WORDS);
         diagnostics.push(d);
     }
     found
@@ -207,13 +201,7 @@ pub(super) fn check_guard(program: &Program, g: &Guard, diagnostics: &mut Vec<Di
                 g.level.span,
                 "expected confirm, deny or auto",
             );
-            if let Some(s) = did_you_mean(other, ["confirm", "deny", "auto"]) {
-                d = d.help(format!("did you mean `{s}`?")).suggest(
-                    g.level.span,
-                    s,
-                    format!("replace with `{s}`"),
-                );
-            }
+            d = d.did_you_mean(g.level.span, other, ["confirm", "deny", "auto"]);
             diagnostics.push(d);
         }
     }

@@ -107,6 +107,46 @@ impl Diagnostic {
         self
     }
 
+    /// Adds "did you mean `X`?" and the fix that writes it at `span`, when one of the
+    /// candidates is close to `wanted`. Every resolver reports unknown names through this.
+    pub fn did_you_mean<'a>(
+        self,
+        span: Span,
+        wanted: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Diagnostic {
+        self.did_you_mean_inner(span, wanted, candidates).0
+    }
+
+    /// Like [`Diagnostic::did_you_mean`], with a help line for when nothing is close.
+    pub fn did_you_mean_or<'a>(
+        self,
+        span: Span,
+        wanted: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        fallback: impl Into<String>,
+    ) -> Diagnostic {
+        match self.did_you_mean_inner(span, wanted, candidates) {
+            (d, true) => d,
+            (d, false) => d.help(fallback),
+        }
+    }
+
+    fn did_you_mean_inner<'a>(
+        self,
+        span: Span,
+        wanted: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> (Diagnostic, bool) {
+        match crate::suggest::did_you_mean(wanted, candidates) {
+            Some(s) => {
+                let d = self.help(format!("did you mean `{s}`?"));
+                (d.suggest(span, s, format!("replace with `{s}`")), true)
+            }
+            None => (self, false),
+        }
+    }
+
     pub fn span(&self) -> Span {
         self.primary.span
     }

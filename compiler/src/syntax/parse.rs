@@ -318,13 +318,11 @@ impl<'a> Cx<'a> {
                 .chain(chunk::ITEM_KEYWORDS)
                 .copied()
                 .collect();
-            if let Some(s) = crate::suggest::did_you_mean(&word, keywords.iter().copied()) {
-                d = d.help(format!("did you mean `{s}`?")).suggest(
-                    self.span_of(start, start + word.len()),
-                    s,
-                    format!("replace with `{s}`"),
-                );
-            }
+            d = d.did_you_mean(
+                self.span_of(start, start + word.len()),
+                &word,
+                keywords.iter().copied(),
+            );
         }
         d
     }
@@ -451,7 +449,8 @@ impl<'a> Cx<'a> {
                 if inner.peek().map(|p| p.as_rule()) == Some(Rule::constraint) {
                     let c = inner.next().expect("peeked");
                     constraint = Some(Constraint {
-                        text: c.as_str().to_string(),
+                        // Whitespace inside a constraint carries no meaning: keep one form.
+                        text: c.as_str().split_whitespace().collect::<Vec<_>>().join(" "),
                         span: self.span(&c),
                     });
                 }
