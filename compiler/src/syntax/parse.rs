@@ -87,7 +87,10 @@ fn parse_item(
     match raw {
         RawItem::Simple(range) => {
             let cx = Cx::chunk(file, text, range.start, range.end);
-            match cx.parse(Rule::item_entry) {
+            match cx
+                .parse(Rule::item_entry)
+                .and_then(|pair| cx.keyword_alone(chunk::ITEM_KEYWORDS, pair))
+            {
                 Ok(pair) => {
                     if let Some(item) = cx.item(pair) {
                         items.push(item);
@@ -106,7 +109,10 @@ fn parse_item(
             let mut parsed = Vec::new();
             for range in stmts {
                 let cx = Cx::chunk(file, text, range.start, range.end);
-                match cx.parse(stmt_entry_for(cx.text)) {
+                let parsed_stmt = cx
+                    .parse(stmt_entry_for(cx.text))
+                    .and_then(|pair| cx.keyword_alone(chunk::STMT_KEYWORDS, pair));
+                match parsed_stmt {
                     Ok(pair) => parsed.push(cx.stmt(pair)),
                     Err(d) => diagnostics.push(*d),
                 }
@@ -268,6 +274,42 @@ impl<'a> Cx<'a> {
                     ))
                 })
             })
+    }
+
+    /// pest matches keywords as literals, so `requirebrew:git` would read as `require
+    /// brew:git`. A chunk is accepted only if its first word is a keyword on its own.
+    fn keyword_alone(
+        &self,
+        keywords: &[&str],
+        pair: Pair<'a, Rule>,
+    ) -> Result<Pair<'a, Rule>, Box<Diagnostic>> {
+        let word = first_word(self.text);
+        if keywords.contains(&word) {
+            return Ok(pair);
+        }
+        let keyword = keywords
+            .iter()
+            .find(|k| word.starts_with(**k))
+            .copied()
+            .unwrap_or("");
+        let span = self.span_of(0, word.len());
+        Err(Box::new(
+            Diagnostic::new(
+                Code::Syntax,
+                format!("unknown keyword `{word}`"),
+                span,
+                "not a keyword",
+            )
+            .help(format!(
+                "separate the keyword from what follows: `{keyword} {}`",
+                &word[keyword.len()..]
+            ))
+            .suggest(
+                span,
+                format!("{keyword} {}", &word[keyword.len()..]),
+                format!("insert a space after `{keyword}`"),
+            ),
+        ))
     }
 
     fn syntax_error(&self, error: pest::error::Error<Rule>) -> Diagnostic {
@@ -737,6 +779,18 @@ impl<'a> Cx<'a> {
 }
 
 type Rule_ = super::ast::Rule;
+
+/// The leading keyword-like word of a chunk (`deny!` included).
+fn first_word(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    if text[end..].starts_with('!') {
+        &text[..=end]
+    } else {
+        &text[..end]
+    }
+}
 
 /// The entry rule for a statement, by its first word (`stmt_entry` when it is no keyword, so
 /// the error lists every statement keyword).
