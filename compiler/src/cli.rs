@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 
+#[path = "cli_bundle.rs"]
+mod bundle_cmd;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hpl",
@@ -62,6 +65,73 @@ enum Command {
         /// A code such as HPL0401; without one, list every code.
         code: Option<String>,
     },
+    /// Generate an ed25519 signing key: writes KEY and KEY.pub.
+    Keygen {
+        #[arg(long, value_name = "KEY")]
+        out: PathBuf,
+    },
+    /// Compile a policy directory to a signed bundle.
+    Build {
+        /// The policy directory (or files).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The bundle file to write.
+        #[arg(short, long, value_name = "OUT.hplb")]
+        out: PathBuf,
+        /// Sign with this key (repeat for several signatures).
+        #[arg(long, value_name = "KEY")]
+        sign_key: Vec<PathBuf>,
+        /// The bundle's version; devices only move forward.
+        #[arg(long, default_value_t = 1)]
+        bundle_version: u64,
+        /// Expiry relative to the issue time: 30d, 12h, 90m.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Issue time (RFC 3339). Default: $SOURCE_DATE_EPOCH, else now.
+        #[arg(long, value_name = "RFC3339")]
+        issued_at: Option<String>,
+    },
+    /// Check a bundle's signature and run the verifier. Exit 0 valid, 1 invalid.
+    Verify {
+        bundle: PathBuf,
+        /// A trusted public key (repeatable).
+        #[arg(long, required = true, value_name = "KEY.pub")]
+        key: Vec<PathBuf>,
+    },
+    /// Show a bundle's manifest and tables.
+    Inspect {
+        bundle: PathBuf,
+        /// Also disassemble every condition, with its source and origin.
+        #[arg(long)]
+        disasm: bool,
+    },
+    /// Evaluate a device inventory and print its compliance record.
+    /// Exit 0 compliant or warning, 3 non_compliant, 4 unknown, 1 error.
+    Eval {
+        /// A signed bundle (with --key).
+        #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+        bundle: Option<PathBuf>,
+        /// A trusted public key for --bundle (repeatable).
+        #[arg(long, value_name = "KEY.pub")]
+        key: Vec<PathBuf>,
+        /// Compile this policy directory instead of loading a bundle.
+        #[arg(long, value_name = "DIR")]
+        policy: Option<PathBuf>,
+        /// The device inventory (hpl.inventory.v1 JSON).
+        #[arg(long, required = true)]
+        inventory: PathBuf,
+        /// Evaluation time (RFC 3339). Default: now.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: RecordFormat,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum RecordFormat {
+    Table,
+    Json,
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -101,6 +171,43 @@ where
         ),
         Command::Fmt { paths, check } => fmt(&paths, check, out, err),
         Command::Explain { code } => explain(code.as_deref(), out, err),
+        Command::Keygen { out: path } => bundle_cmd::keygen(&path, out, err),
+        Command::Build {
+            paths,
+            out: path,
+            sign_key,
+            bundle_version,
+            expires_in,
+            issued_at,
+        } => bundle_cmd::build(
+            &paths,
+            &path,
+            &sign_key,
+            bundle_version,
+            expires_in.as_deref(),
+            issued_at.as_deref(),
+            out,
+            err,
+        ),
+        Command::Verify { bundle, key } => bundle_cmd::verify(&bundle, &key, out, err),
+        Command::Inspect { bundle, disasm } => bundle_cmd::inspect(&bundle, disasm, out, err),
+        Command::Eval {
+            bundle,
+            key,
+            policy,
+            inventory,
+            at,
+            format,
+        } => bundle_cmd::eval(
+            bundle.as_deref(),
+            &key,
+            policy.as_deref(),
+            &inventory,
+            at.as_deref(),
+            format == RecordFormat::Json,
+            out,
+            err,
+        ),
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "error: cannot write output: {e}");

@@ -9,11 +9,13 @@
 //! No stage panics on any input: bad input becomes a [`diagnostics::Diagnostic`].
 
 pub mod analyze;
+pub mod build;
 pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod driver;
 pub mod fmt;
+pub mod lower;
 pub mod program;
 pub mod resolve;
 pub mod source;

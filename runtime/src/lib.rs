@@ -12,6 +12,12 @@
 //! Bundle loading, verification and evaluation arrive with the bundle format.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
+pub mod eval;
 pub mod facts;
+pub mod inventory;
+pub mod load;
 pub mod package;
+pub mod record;
 pub mod version;
+pub mod vm;

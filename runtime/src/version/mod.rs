@@ -282,6 +282,17 @@ impl Constraint {
         }
     }
 
+    /// Whether `version` lies below every alternative (so reaching the range means
+    /// upgrading, not downgrading).
+    pub fn is_below(&self, version: &Version) -> bool {
+        self.alternatives.iter().all(|alt| {
+            alt.iter().any(|c| {
+                matches!(c.op, Op::Gt | Op::Ge | Op::Eq)
+                    && version.compare(&c.bound) == Some(Ordering::Less)
+            })
+        })
+    }
+
     /// Whether this is the unconstrained `*`.
     pub fn is_any(&self) -> bool {
         self.alternatives.iter().any(|a| a.is_empty())

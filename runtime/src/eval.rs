@@ -1,0 +1,873 @@
+//! Evaluation: a verified bundle and a device inventory make a compliance record.
+//!
+//! The semantics are DESIGN §3. For each package the rules that apply are those bound to the
+//! device's scopes whose condition holds. A final deny whose range holds an installed version
+//! decides first; otherwise the winner is the rule of the most specific level, then the exact
+//! matcher over a glob, then deny over require over allow; a deny with a range decides only
+//! when an installed version is in it. Pins are their own dimension: the most specific wins.
+//! A version the scheme cannot read, a condition that errs, a manager the inventory does not
+//! list for a required package: the rule is `unknown`, never compliant.
+
+use crate::bundle::{self, Level, Mode, RuleEntry, RuleKind, CAP_GUARDED};
+use crate::facts::DEVICE_FIELDS;
+use crate::inventory::{Inventory, Package};
+use crate::load::VerifiedBundle;
+use crate::package::normalize_name;
+use crate::record::*;
+use crate::version::Version;
+use crate::vm::{self, DeviceEnv, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+/// An inventory older than this (relative to the evaluation time) makes the record unknown.
+pub const STALE_AFTER_SECONDS: i64 = 7 * 24 * 3600;
+
+/// Evaluates `inventory` against `bundle` at `now` (Unix seconds).
+pub fn evaluate(bundle: &VerifiedBundle, inventory: &Inventory, now: i64) -> ComplianceRecord {
+    let mut e = Evaluator::new(bundle, inventory, now);
+    e.run();
+    e.finish()
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+pub fn timestamp(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+}
+
+struct Evaluator<'a> {
+    b: &'a VerifiedBundle,
+    c: &'a bundle::BundleContent,
+    inv: &'a Inventory,
+    now: i64,
+    in_path: Vec<bool>,
+    env: DeviceEnv,
+    /// Per condition: its value, once computed.
+    conditions: Vec<Option<Value>>,
+    /// Per rule: its result, when it is bound to the device's scopes.
+    results: Vec<Option<Outcome>>,
+    toolchain_results: Vec<Option<Outcome>>,
+    unknown: Vec<UnknownReason>,
+    violations: Vec<(Violation, Mode, u32)>,
+}
+
+fn rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Skip => 0,
+        Outcome::Pass => 1,
+        Outcome::Warn => 2,
+        Outcome::Unknown => 3,
+        Outcome::Fail => 4,
+    }
+}
+
+impl<'a> Evaluator<'a> {
+    fn new(b: &'a VerifiedBundle, inv: &'a Inventory, now: i64) -> Evaluator<'a> {
+        let c = b.content();
+        let mut in_path = vec![false; c.scopes.len()];
+        in_path[0] = true;
+        let mut unknown = Vec::new();
+        let find = |level: Level, name: &str, unknown: &mut Vec<UnknownReason>| -> Option<usize> {
+            let found = c
+                .scopes
+                .iter()
+                .position(|s| s.level == level && c.str(s.name) == name);
+            if found.is_none() {
+                unknown.push(UnknownReason {
+                    code: "unknown_scope",
+                    message: format!(
+                        "the inventory names {} `{name}`, which the policy does not declare",
+                        level.name()
+                    ),
+                    manager: None,
+                    package: None,
+                    rule: None,
+                });
+            }
+            found
+        };
+        let s = &inv.scopes;
+        if let Some(d) = &s.department {
+            if let Some(i) = find(Level::Department, d, &mut unknown) {
+                in_path[i] = true;
+            }
+        }
+        if let Some(t) = &s.team {
+            if let Some(i) = find(Level::Team, t, &mut unknown) {
+                in_path[i] = true;
+                // A team implies its department.
+                let parent = c.scopes[i].parent;
+                if parent != bundle::NONE {
+                    if let Some(p) = in_path.get_mut(parent as usize) {
+                        *p = true;
+                    }
+                }
+            }
+        }
+        if let Some(env) = &s.environment {
+            if let Some(i) = find(Level::Environment, env, &mut unknown) {
+                in_path[i] = true;
+            }
+        }
+        for g in &s.device_groups {
+            if let Some(i) = find(Level::DeviceGroup, g, &mut unknown) {
+                in_path[i] = true;
+            }
+        }
+        let env = device_env(inv, c, &in_path);
+        Evaluator {
+            b,
+            c,
+            inv,
+            now,
+            in_path,
+            env,
+            conditions: vec![None; c.conditions.len()],
+            results: vec![None; c.rules.len()],
+            toolchain_results: vec![None; c.toolchains.len()],
+            unknown,
+            violations: Vec::new(),
+        }
+    }
+
+    fn origin(&self, origin: u32) -> RuleOrigin {
+        let o = &self.c.origins[origin as usize];
+        let policy = &self.c.policies[o.policy as usize];
+        let scope = &self.c.scopes[o.scope as usize];
+        let scope_name = match scope.level {
+            Level::Org => format!("org:{}", self.c.manifest.tenant),
+            level => format!("{}:{}", level.name(), self.c.str(scope.name)),
+        };
+        RuleOrigin {
+            policy: self.c.str(policy.name).to_string(),
+            policy_version: policy.version,
+            scope: scope_name,
+            source: format!("{}:{}:{}", self.c.str(o.file), o.line, o.column),
+        }
+    }
+
+    fn rule_level(&self, rule: &RuleEntry) -> Level {
+        self.c.scopes[self.c.origins[rule.origin as usize].scope as usize].level
+    }
+
+    fn rule_mode(&self, rule: &RuleEntry) -> Mode {
+        self.c.policies[self.c.origins[rule.origin as usize].policy as usize].mode
+    }
+
+    fn bound_to_device(&self, origin: u32) -> bool {
+        let scope = self.c.origins[origin as usize].scope as usize;
+        self.in_path.get(scope).copied().unwrap_or(false)
+    }
+
+    fn set_result(&mut self, rule: u32, outcome: Outcome) {
+        if let Some(slot) = self.results.get_mut(rule as usize) {
+            *slot = Some(match *slot {
+                Some(prev) if rank(prev) >= rank(outcome) => prev,
+                _ => outcome,
+            });
+        }
+    }
+
+    /// Whether the condition holds: `Some(true)` applies, `Some(false)` skips, `None` unknown.
+    fn condition(&mut self, condition: u32, origin: u32) -> Option<bool> {
+        if condition == bundle::NONE {
+            return Some(true);
+        }
+        let i = condition as usize;
+        if self.conditions.get(i).is_some_and(Option::is_none) {
+            let value = match self.b.program(condition) {
+                Some(p) => vm::run(p, &self.c.strings, &self.env),
+                None => Value::Error(vm::EvalError::Malformed),
+            };
+            if let Value::Error(err) = &value {
+                let rule = self.origin(origin);
+                self.unknown.push(UnknownReason {
+                    code: "condition_error",
+                    message: format!(
+                        "the condition `{}` could not be evaluated: {}",
+                        self.c.str(self.c.conditions[i].source),
+                        err.as_str()
+                    ),
+                    manager: None,
+                    package: None,
+                    rule: Some(rule),
+                });
+            } else if !matches!(value, Value::Bool(_)) {
+                let rule = self.origin(origin);
+                self.unknown.push(UnknownReason {
+                    code: "condition_error",
+                    message: format!(
+                        "the condition `{}` is not a bool",
+                        self.c.str(self.c.conditions[i].source)
+                    ),
+                    manager: None,
+                    package: None,
+                    rule: Some(rule),
+                });
+            }
+            self.conditions[i] = Some(value);
+        }
+        match self.conditions.get(i).and_then(Option::as_ref) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn run(&mut self) {
+        let c = self.c;
+        if self.inv.tenant_id != c.manifest.tenant {
+            self.unknown.push(UnknownReason {
+                code: "tenant_mismatch",
+                message: format!(
+                    "the inventory is for tenant `{}`, the bundle for `{}`",
+                    self.inv.tenant_id, c.manifest.tenant
+                ),
+                manager: None,
+                package: None,
+                rule: None,
+            });
+        }
+        if let Some(expires) = c.manifest.expires_at {
+            if self.now >= expires {
+                self.unknown.push(UnknownReason {
+                    code: "bundle_expired",
+                    message: format!("the bundle expired at {}", timestamp(expires)),
+                    manager: None,
+                    package: None,
+                    rule: None,
+                });
+            }
+        }
+        if self.now - self.inv.collected_at > STALE_AFTER_SECONDS {
+            self.unknown.push(UnknownReason {
+                code: "stale_inventory",
+                message: format!(
+                    "the inventory was collected at {}, more than 7 days before the evaluation",
+                    timestamp(self.inv.collected_at)
+                ),
+                manager: None,
+                package: None,
+                rule: None,
+            });
+        }
+        // Every rule bound to the device's scopes starts as `skip`.
+        for (i, r) in c.rules.iter().enumerate() {
+            if self.bound_to_device(r.origin) {
+                self.results[i] = Some(Outcome::Skip);
+            }
+        }
+        for m in 0..c.managers.len() {
+            self.manager(m as u32);
+        }
+        self.toolchains();
+    }
+
+    fn manager(&mut self, m: u32) {
+        let c = self.c;
+        let scheme = self.b.scheme(m);
+        let id = c.str(c.managers[m as usize].id);
+        let inventoried = self.inv.managers.iter().find(|x| x.id == id);
+        // Installed packages by normalized name.
+        let mut installed: BTreeMap<String, &Package> = BTreeMap::new();
+        if let Some(inv) = inventoried {
+            for p in &inv.packages {
+                installed.insert(normalize_name(scheme, &p.name), p);
+            }
+        }
+        let mut names: BTreeSet<&str> = installed.keys().map(String::as_str).collect();
+        let exact = &self.b.exact_index[m as usize];
+        for (name, rules) in exact {
+            if rules
+                .iter()
+                .any(|&r| self.bound_to_device(c.rules[r as usize].origin))
+            {
+                names.insert(name.as_str());
+            }
+        }
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        for name in names {
+            let package = installed.get(&name).copied();
+            self.package(m, &name, package, inventoried.is_some());
+        }
+    }
+
+    /// The applicable rules for one package, split into package rules and pins.
+    fn candidates(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
+        let c = self.c;
+        let mut rules = Vec::new();
+        let exact = self.b.exact_index[m as usize]
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let globs = &self.b.glob_index[m as usize];
+        for &r in exact.iter().chain(globs.iter()) {
+            let rule = &c.rules[r as usize];
+            if rule.glob && !name.starts_with(c.str(rule.pattern)) {
+                continue;
+            }
+            if !self.bound_to_device(rule.origin) {
+                continue;
+            }
+            match self.condition(rule.condition, rule.origin) {
+                Some(true) => rules.push(r),
+                Some(false) => {}
+                None => self.set_result(r, Outcome::Unknown),
+            }
+        }
+        let (pins, others): (Vec<u32>, Vec<u32>) = rules
+            .into_iter()
+            .partition(|&r| c.rules[r as usize].kind == RuleKind::Pin);
+        (others, pins)
+    }
+
+    fn parse_versions(&mut self, m: u32, package: &Package) -> Result<Vec<Version>, String> {
+        let scheme = self.b.scheme(m);
+        let mut out = Vec::new();
+        for v in &package.versions {
+            match scheme.parse_version(v) {
+                Ok(parsed) => out.push(parsed),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    fn unknown_for(&mut self, code: &'static str, message: String, m: u32, name: &str, rule: u32) {
+        let origin = self.origin(self.c.rules[rule as usize].origin);
+        self.unknown.push(UnknownReason {
+            code,
+            message,
+            manager: Some(self.c.str(self.c.managers[m as usize].id).to_string()),
+            package: Some(name.to_string()),
+            rule: Some(origin),
+        });
+        self.set_result(rule, Outcome::Unknown);
+    }
+
+    fn violate(
+        &mut self,
+        rule: u32,
+        category: Category,
+        m: u32,
+        name: &str,
+        expected: String,
+        found: Option<String>,
+        action: &'static str,
+    ) {
+        let r = &self.c.rules[rule as usize];
+        let severity = if r.warn {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        let v = Violation {
+            category,
+            severity,
+            manager: self.c.str(self.c.managers[m as usize].id).to_string(),
+            package: name.to_string(),
+            expected,
+            found,
+            action,
+            rule: self.origin(r.origin),
+            reason: (r.because != bundle::NONE).then(|| self.c.str(r.because).to_string()),
+        };
+        let mode = self.rule_mode(r);
+        self.violations.push((v, mode, m));
+        self.set_result(
+            rule,
+            if severity == Severity::Warning {
+                Outcome::Warn
+            } else {
+                Outcome::Fail
+            },
+        );
+    }
+
+    fn package(&mut self, m: u32, name: &str, package: Option<&Package>, inventoried: bool) {
+        let (mut rules, pins) = self.candidates(m, name);
+        if rules.is_empty() && pins.is_empty() {
+            return;
+        }
+        let display = package.map_or(name, |p| p.name.as_str()).to_string();
+        let versions = match package.map(|p| self.parse_versions(m, p)) {
+            Some(Ok(v)) => Some(v),
+            Some(Err(msg)) => {
+                // Every rule that needs the version is unknown; a plain deny still decides.
+                for &r in rules.iter().chain(pins.iter()) {
+                    let rule = &self.c.rules[r as usize];
+                    if rule.constraint != bundle::NONE || rule.kind == RuleKind::Pin {
+                        self.unknown_for("unparseable_version", msg.clone(), m, &display, r);
+                    }
+                }
+                rules.retain(|&r| self.c.rules[r as usize].constraint == bundle::NONE);
+                None
+            }
+            None => None,
+        };
+        let found = package.map(|p| p.versions.join(", "));
+        let current = versions.as_ref().and_then(|v| {
+            v.iter().fold(None::<&Version>, |best, x| match best {
+                Some(b) if x.compare(b) != Some(std::cmp::Ordering::Greater) => Some(b),
+                _ => Some(x),
+            })
+        });
+
+        // 1. Final denies decide before everything.
+        let c = self.c;
+        for &r in &rules {
+            let rule = &c.rules[r as usize];
+            if !rule.is_final || package.is_none() {
+                continue;
+            }
+            match self.in_denied_range(r, versions.as_deref()) {
+                Some(true) => {
+                    let expected = self.denied_expectation(r);
+                    self.violate(
+                        r,
+                        Category::PresentDenied,
+                        m,
+                        &display,
+                        expected,
+                        found.clone(),
+                        "uninstall",
+                    );
+                    for &other in rules.iter().chain(pins.iter()) {
+                        if other != r {
+                            self.set_result(other, Outcome::Skip);
+                        }
+                    }
+                    return;
+                }
+                Some(false) => {}
+                None => self.unknown_for(
+                    "incomparable_version",
+                    format!(
+                        "cannot compare {} with {}",
+                        found.clone().unwrap_or_default(),
+                        c.str(rule.constraint)
+                    ),
+                    m,
+                    &display,
+                    r,
+                ),
+            }
+        }
+        // Final denies that did not decide pass (the package is absent or outside the range).
+        for &r in &rules {
+            if c.rules[r as usize].is_final {
+                self.set_result(r, Outcome::Pass);
+            }
+        }
+
+        // 2. Precedence among the others.
+        let mut ordered: Vec<u32> = rules
+            .iter()
+            .copied()
+            .filter(|&r| !c.rules[r as usize].is_final)
+            .collect();
+        ordered.sort_by_key(|&r| {
+            let rule = &c.rules[r as usize];
+            let kind_rank = match rule.kind {
+                RuleKind::Deny => 0,
+                RuleKind::Require => 1,
+                _ => 2,
+            };
+            (
+                std::cmp::Reverse(self.rule_level(rule)),
+                rule.glob,
+                kind_rank,
+                r,
+            )
+        });
+        let mut winner = None;
+        for &r in &ordered {
+            let rule = &c.rules[r as usize];
+            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
+                if package.is_none() {
+                    continue;
+                }
+                match self.in_denied_range(r, versions.as_deref()) {
+                    Some(true) => {
+                        winner = Some(r);
+                        break;
+                    }
+                    Some(false) => continue,
+                    None => {
+                        self.unknown_for(
+                            "incomparable_version",
+                            format!(
+                                "cannot compare {} with {}",
+                                found.clone().unwrap_or_default(),
+                                c.str(rule.constraint)
+                            ),
+                            m,
+                            &display,
+                            r,
+                        );
+                        continue;
+                    }
+                }
+            }
+            winner = Some(r);
+            break;
+        }
+        if let Some(w) = winner {
+            self.decide(w, m, &display, package, current, found.clone(), inventoried);
+        }
+
+        // 3. Pins: the most specific wins.
+        let mut pins = pins;
+        pins.sort_by_key(|&r| (std::cmp::Reverse(self.rule_level(&c.rules[r as usize])), r));
+        if let (Some(&pin), Some(_)) = (pins.first(), package) {
+            let constraint = self.b.constraint(pin);
+            match (current, constraint) {
+                (Some(cur), Some(con)) => match con.matches(cur) {
+                    Some(true) => self.set_result(pin, Outcome::Pass),
+                    Some(false) => {
+                        let expected = c.str(c.rules[pin as usize].constraint).to_string();
+                        self.violate(
+                            pin,
+                            Category::PinMismatch,
+                            m,
+                            &display,
+                            expected,
+                            Some(cur.to_string()),
+                            "pin",
+                        );
+                    }
+                    None => self.unknown_for(
+                        "incomparable_version",
+                        format!("cannot compare {cur} with the pin {con}"),
+                        m,
+                        &display,
+                        pin,
+                    ),
+                },
+                (None, _) if versions.is_some() => self.unknown_for(
+                    "unparseable_version",
+                    "no installed version is reported".into(),
+                    m,
+                    &display,
+                    pin,
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    fn denied_expectation(&self, r: u32) -> String {
+        let rule = &self.c.rules[r as usize];
+        if rule.constraint == bundle::NONE {
+            "absent".into()
+        } else {
+            format!("not {}", self.c.str(rule.constraint))
+        }
+    }
+
+    /// Whether an installed version lies in the deny's range (`Some(true)` when it has none).
+    fn in_denied_range(&self, r: u32, versions: Option<&[Version]>) -> Option<bool> {
+        let Some(constraint) = self.b.constraint(r) else {
+            return Some(true);
+        };
+        let versions = versions?;
+        let mut undecided = false;
+        for v in versions {
+            match constraint.matches(v) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => undecided = true,
+            }
+        }
+        if undecided {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        w: u32,
+        m: u32,
+        display: &str,
+        package: Option<&Package>,
+        current: Option<&Version>,
+        found: Option<String>,
+        inventoried: bool,
+    ) {
+        let c = self.c;
+        let rule = &c.rules[w as usize];
+        match rule.kind {
+            RuleKind::Deny => match package {
+                Some(_) => {
+                    let expected = self.denied_expectation(w);
+                    self.violate(
+                        w,
+                        Category::PresentDenied,
+                        m,
+                        display,
+                        expected,
+                        found,
+                        "uninstall",
+                    );
+                }
+                None => self.set_result(w, Outcome::Pass),
+            },
+            RuleKind::Require | RuleKind::Allow => {
+                let Some(_) = package else {
+                    if rule.kind == RuleKind::Require {
+                        if !inventoried {
+                            let id = c.str(c.managers[m as usize].id);
+                            self.unknown_for("manager_not_inventoried", format!("the inventory does not list {id}, so `{display}` cannot be checked"), m, display, w);
+                        } else {
+                            let expected = if rule.constraint == bundle::NONE {
+                                "present".to_string()
+                            } else {
+                                c.str(rule.constraint).to_string()
+                            };
+                            self.violate(
+                                w,
+                                Category::MissingRequired,
+                                m,
+                                display,
+                                expected,
+                                None,
+                                "install",
+                            );
+                        }
+                    } else {
+                        self.set_result(w, Outcome::Pass);
+                    }
+                    return;
+                };
+                let Some(constraint) = self.b.constraint(w) else {
+                    self.set_result(w, Outcome::Pass);
+                    return;
+                };
+                let Some(cur) = current else {
+                    self.unknown_for(
+                        "unparseable_version",
+                        "no installed version is reported".into(),
+                        m,
+                        display,
+                        w,
+                    );
+                    return;
+                };
+                match constraint.matches(cur) {
+                    Some(true) => self.set_result(w, Outcome::Pass),
+                    Some(false) => {
+                        let action = if constraint.is_below(cur) {
+                            "upgrade"
+                        } else {
+                            "downgrade"
+                        };
+                        self.violate(
+                            w,
+                            Category::VersionOutOfRange,
+                            m,
+                            display,
+                            c.str(rule.constraint).to_string(),
+                            Some(cur.to_string()),
+                            action,
+                        );
+                    }
+                    None => self.unknown_for(
+                        "incomparable_version",
+                        format!("cannot compare {cur} with {constraint}"),
+                        m,
+                        display,
+                        w,
+                    ),
+                }
+            }
+            RuleKind::Pin => {}
+        }
+    }
+
+    fn toolchains(&mut self) {
+        let c = self.c;
+        for (i, t) in c.toolchains.iter().enumerate() {
+            if !self.bound_to_device(t.origin) {
+                continue;
+            }
+            self.toolchain_results[i] = Some(Outcome::Skip);
+            match self.condition(t.condition, t.origin) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => {
+                    self.toolchain_results[i] = Some(Outcome::Unknown);
+                    continue;
+                }
+            }
+            let name = c.str(t.name);
+            let allowed: Vec<&str> = t
+                .sources
+                .iter()
+                .map(|&s| c.str(c.managers[s as usize].id))
+                .collect();
+            let mut outcome = Outcome::Pass;
+            for found in self.inv.toolchains.iter().filter(|x| x.name == name) {
+                if allowed.contains(&found.source.as_str()) {
+                    continue;
+                }
+                outcome = Outcome::Fail;
+                let what = match (&found.version, &found.path) {
+                    (Some(v), Some(p)) => format!("{} {v} at {p}", found.source),
+                    (Some(v), None) => format!("{} {v}", found.source),
+                    (None, Some(p)) => format!("{} at {p}", found.source),
+                    (None, None) => found.source.clone(),
+                };
+                let v = Violation {
+                    category: Category::UnmanagedToolchain,
+                    severity: Severity::Error,
+                    manager: found.source.clone(),
+                    package: name.to_string(),
+                    expected: format!("from {}", allowed.join(", ")),
+                    found: Some(what),
+                    action: "manual",
+                    rule: self.origin(t.origin),
+                    reason: None,
+                };
+                let mode = c.policies[c.origins[t.origin as usize].policy as usize].mode;
+                self.violations.push((v, mode, u32::MAX));
+            }
+            self.toolchain_results[i] = Some(outcome);
+        }
+    }
+
+    fn finish(self) -> ComplianceRecord {
+        let c = self.c;
+        let mut remediation = Vec::new();
+        for (v, mode, m) in &self.violations {
+            if *mode == Mode::Observe || v.action == "manual" {
+                continue;
+            }
+            let guarded = c
+                .managers
+                .get(*m as usize)
+                .is_some_and(|mg| mg.capabilities & CAP_GUARDED != 0);
+            remediation.push(Remediation {
+                action: v.action,
+                manager: v.manager.clone(),
+                package: v.package.clone(),
+                mode: mode.name(),
+                needs_confirmation: *mode == Mode::Assist || guarded,
+                guarded,
+                not_before: None,
+            });
+        }
+        let violations: Vec<Violation> = self.violations.into_iter().map(|(v, _, _)| v).collect();
+        let state = if violations.iter().any(|v| v.severity == Severity::Error) {
+            State::NonCompliant
+        } else if !self.unknown.is_empty() {
+            State::Unknown
+        } else if !violations.is_empty() {
+            State::Warning
+        } else {
+            State::Compliant
+        };
+        let mut rules = Vec::new();
+        for (i, r) in c.rules.iter().enumerate() {
+            let Some(result) = self.results[i] else {
+                continue;
+            };
+            let kind = if r.is_final { "deny!" } else { r.kind.name() };
+            rules.push(RuleResult {
+                rule: origin_of(c, r.origin),
+                kind,
+                target: c.str(r.display).to_string(),
+                result,
+            });
+        }
+        for (i, t) in c.toolchains.iter().enumerate() {
+            let Some(result) = self.toolchain_results[i] else {
+                continue;
+            };
+            rules.push(RuleResult {
+                rule: origin_of(c, t.origin),
+                kind: "toolchain",
+                target: c.str(t.name).to_string(),
+                result,
+            });
+        }
+        ComplianceRecord {
+            schema: SCHEMA,
+            tenant_id: self.inv.tenant_id.clone(),
+            device_id: self.inv.device_id.clone(),
+            evaluated_at: timestamp(self.now),
+            bundle: BundleRef {
+                version: c.manifest.bundle_version,
+                hash: self.b.hash_string(),
+            },
+            policies: c
+                .manifest
+                .policies
+                .iter()
+                .map(|(id, version)| PolicyRef {
+                    id: id.clone(),
+                    version: *version,
+                })
+                .collect(),
+            state,
+            unknown_reasons: self.unknown,
+            violations,
+            remediation,
+            rules,
+        }
+    }
+}
+
+fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
+    let o = &c.origins[origin as usize];
+    let policy = &c.policies[o.policy as usize];
+    let scope = &c.scopes[o.scope as usize];
+    RuleOrigin {
+        policy: c.str(policy.name).to_string(),
+        policy_version: policy.version,
+        scope: match scope.level {
+            Level::Org => format!("org:{}", c.manifest.tenant),
+            level => format!("{}:{}", level.name(), c.str(scope.name)),
+        },
+        source: format!("{}:{}:{}", c.str(o.file), o.line, o.column),
+    }
+}
+
+/// The values conditions read, in `facts::DEVICE_FIELDS` order.
+pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) -> DeviceEnv {
+    let scope_name = |level: Level| -> Value {
+        c.scopes
+            .iter()
+            .enumerate()
+            .find(|(i, s)| s.level == level && in_path.get(*i).copied().unwrap_or(false))
+            .map_or(Value::str(""), |(_, s)| Value::str(c.str(s.name)))
+    };
+    let fields = DEVICE_FIELDS
+        .iter()
+        .map(|f| match f.path {
+            "id" => Value::str(&inv.device_id),
+            "tenant" => Value::str(&inv.tenant_id),
+            "arch" => Value::str(&inv.device.arch),
+            "os.name" => Value::str(&inv.device.os_name),
+            "os.version" => Value::str(&inv.device.os_version),
+            "ring" => Value::str(inv.ring.as_deref().unwrap_or("")),
+            "department" => inv
+                .scopes
+                .department
+                .as_deref()
+                .map_or_else(|| scope_name(Level::Department), Value::str),
+            "team" => Value::str(inv.scopes.team.as_deref().unwrap_or("")),
+            "environment" => Value::str(inv.scopes.environment.as_deref().unwrap_or("")),
+            "groups" => Value::List(Rc::new(
+                inv.scopes
+                    .device_groups
+                    .iter()
+                    .map(|g| Value::str(g))
+                    .collect(),
+            )),
+            "facts" => Value::Map(Rc::new(inv.device.facts.clone())),
+            _ => Value::Null,
+        })
+        .collect();
+    DeviceEnv { fields }
+}

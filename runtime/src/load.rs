@@ -1,0 +1,430 @@
+//! Loading a bundle: envelope, content hash, signatures, decoding, then the verifier. A
+//! [`VerifiedBundle`] can only be made here, so holding one means all of that passed.
+
+use crate::bundle::{self, BundleContent, DecodeError, MAGIC};
+use crate::version::{Constraint, Scheme};
+use crate::vm::{self, Program, VerifyError};
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+
+/// The public keys a device trusts, by key id.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys {
+    keys: HashMap<[u8; 8], VerifyingKey>,
+}
+
+/// A key id: the first 8 bytes of sha256 of the 32-byte public key.
+pub fn key_id(public_key: &[u8; 32]) -> [u8; 8] {
+    let digest = Sha256::digest(public_key);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    id
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TrustedKeys {
+    pub fn new() -> TrustedKeys {
+        TrustedKeys::default()
+    }
+
+    /// Trusts a 32-byte ed25519 public key; returns its key id.
+    pub fn add(&mut self, public_key: &[u8; 32]) -> Result<[u8; 8], LoadError> {
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| LoadError::BadPublicKey)?;
+        let id = key_id(public_key);
+        self.keys.insert(id, key);
+        Ok(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Why a bundle was rejected. Every variant has a stable code for events and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// Fewer bytes than the envelope needs, or a length pointing past the end.
+    Truncated,
+    NotABundle,
+    UnsupportedFormat {
+        version: u16,
+    },
+    /// Bytes after the last signature.
+    TrailingBytes,
+    /// The content hash does not match the content: the bundle was altered.
+    Tampered,
+    Unsigned,
+    UnknownKey {
+        key_id: String,
+    },
+    BadSignature {
+        key_id: String,
+    },
+    BadPublicKey,
+    Malformed(DecodeError),
+    /// The verifier rejected the content.
+    Invalid {
+        what: String,
+    },
+}
+
+impl LoadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::Truncated => "truncated",
+            LoadError::NotABundle => "not_a_bundle",
+            LoadError::UnsupportedFormat { .. } => "unsupported_format",
+            LoadError::TrailingBytes => "trailing_bytes",
+            LoadError::Tampered => "tampered",
+            LoadError::Unsigned => "unsigned",
+            LoadError::UnknownKey { .. } => "unknown_key",
+            LoadError::BadSignature { .. } => "bad_signature",
+            LoadError::BadPublicKey => "bad_public_key",
+            LoadError::Malformed(_) => "malformed",
+            LoadError::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Truncated => write!(f, "the bundle is truncated"),
+            LoadError::NotABundle => write!(f, "not an hpl bundle (bad magic)"),
+            LoadError::UnsupportedFormat { version } => write!(
+                f,
+                "bundle format {version} is not supported (this runtime reads format {})",
+                bundle::FORMAT_VERSION
+            ),
+            LoadError::TrailingBytes => write!(f, "unexpected bytes after the signatures"),
+            LoadError::Tampered => {
+                write!(f, "the content hash does not match: the bundle was altered")
+            }
+            LoadError::Unsigned => write!(f, "the bundle has no signature"),
+            LoadError::UnknownKey { key_id } => {
+                write!(f, "signed by key {key_id}, which is not trusted")
+            }
+            LoadError::BadSignature { key_id } => {
+                write!(f, "the signature of key {key_id} does not verify")
+            }
+            LoadError::BadPublicKey => write!(f, "not a valid ed25519 public key"),
+            LoadError::Malformed(e) => write!(f, "malformed content: {e:?}"),
+            LoadError::Invalid { what } => write!(f, "rejected by the verifier: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A bundle that passed every check. Only [`load`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedBundle {
+    content: BundleContent,
+    hash: [u8; 32],
+    /// Per condition: the verified program.
+    programs: Vec<Program>,
+    /// Per rule: the parsed constraint (`None` when the rule has none).
+    constraints: Vec<Option<Constraint>>,
+    /// Per manager: its version scheme.
+    schemes: Vec<Scheme>,
+    /// Exact rules by manager and package name, and glob rules by manager.
+    pub(crate) exact_index: Vec<HashMap<String, Vec<u32>>>,
+    pub(crate) glob_index: Vec<Vec<u32>>,
+    signers: Vec<String>,
+}
+
+impl VerifiedBundle {
+    pub fn content(&self) -> &BundleContent {
+        &self.content
+    }
+    pub fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+    /// `sha256:…`, as records name bundles.
+    pub fn hash_string(&self) -> String {
+        format!("sha256:{}", hex(&self.hash))
+    }
+    pub fn program(&self, condition: u32) -> Option<&Program> {
+        self.programs.get(condition as usize)
+    }
+    pub fn constraint(&self, rule: u32) -> Option<&Constraint> {
+        self.constraints.get(rule as usize).and_then(Option::as_ref)
+    }
+    pub fn scheme(&self, manager: u32) -> Scheme {
+        self.schemes
+            .get(manager as usize)
+            .copied()
+            .unwrap_or(Scheme::Dotted)
+    }
+    /// Key ids (hex) whose signatures verified.
+    pub fn signers(&self) -> &[String] {
+        &self.signers
+    }
+}
+
+const HEAD: usize = 4 + 2 + 4;
+
+/// Loads and verifies a bundle. Never panics, whatever the bytes.
+pub fn load(bytes: &[u8], keys: &TrustedKeys) -> Result<VerifiedBundle, LoadError> {
+    let (content_bytes, hash, signatures) = open_envelope(bytes)?;
+    if signatures.is_empty() {
+        return Err(LoadError::Unsigned);
+    }
+    let mut signers = Vec::new();
+    let mut first_error = None;
+    for (id, sig) in &signatures {
+        let key_hex = hex(id);
+        match keys.keys.get(id) {
+            None => {
+                first_error.get_or_insert(LoadError::UnknownKey { key_id: key_hex });
+            }
+            Some(key) => {
+                let signature = Signature::from_bytes(sig);
+                if key.verify_strict(&hash, &signature).is_ok() {
+                    signers.push(key_hex);
+                } else {
+                    // A bad signature from a trusted key is always fatal.
+                    return Err(LoadError::BadSignature { key_id: key_hex });
+                }
+            }
+        }
+    }
+    if signers.is_empty() {
+        return Err(first_error.unwrap_or(LoadError::Unsigned));
+    }
+    let content = bundle::decode_content(content_bytes, HEAD).map_err(LoadError::Malformed)?;
+    verify(content, hash, signers)
+}
+
+/// Checks the envelope and the content hash (no keys): for `hpl inspect` and `load`.
+pub fn open_envelope(
+    bytes: &[u8],
+) -> Result<(&[u8], [u8; 32], Vec<([u8; 8], [u8; 64])>), LoadError> {
+    if bytes.len() < 4 {
+        return Err(LoadError::Truncated);
+    }
+    if bytes[..4] != MAGIC {
+        return Err(LoadError::NotABundle);
+    }
+    if bytes.len() < HEAD {
+        return Err(LoadError::Truncated);
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != bundle::FORMAT_VERSION {
+        return Err(LoadError::UnsupportedFormat { version });
+    }
+    let len = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+    let content_end = HEAD.checked_add(len).ok_or(LoadError::Truncated)?;
+    let hash_end = content_end.checked_add(32).ok_or(LoadError::Truncated)?;
+    if bytes.len() < hash_end + 1 {
+        return Err(LoadError::Truncated);
+    }
+    let mut stored = [0u8; 32];
+    stored.copy_from_slice(&bytes[content_end..hash_end]);
+    let computed: [u8; 32] = Sha256::digest(&bytes[..content_end]).into();
+    if stored != computed {
+        return Err(LoadError::Tampered);
+    }
+    let count = bytes[hash_end] as usize;
+    let sigs_start = hash_end + 1;
+    let needed = sigs_start + count * 72;
+    if bytes.len() < needed {
+        return Err(LoadError::Truncated);
+    }
+    if bytes.len() > needed {
+        return Err(LoadError::TrailingBytes);
+    }
+    let mut signatures = Vec::with_capacity(count);
+    for i in 0..count {
+        let at = sigs_start + i * 72;
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&bytes[at..at + 8]);
+        let mut sig = [0u8; 64];
+        sig.copy_from_slice(&bytes[at + 8..at + 72]);
+        signatures.push((id, sig));
+    }
+    Ok((&bytes[HEAD..content_end], stored, signatures))
+}
+
+fn invalid<T>(what: impl Into<String>) -> Result<T, LoadError> {
+    Err(LoadError::Invalid { what: what.into() })
+}
+
+/// The verifier: every index in range, every condition program verified, every constraint
+/// readable with its manager's scheme, the declared cost bound respected.
+fn verify(
+    content: BundleContent,
+    hash: [u8; 32],
+    signers: Vec<String>,
+) -> Result<VerifiedBundle, LoadError> {
+    let strings = content.strings.len() as u32;
+    let s_ok = |i: u32| i < strings;
+    let opt_ok = |i: u32, n: usize| i == bundle::NONE || (i as usize) < n;
+    let m = &content.manifest;
+    if m.policies.len() != content.policies.len() {
+        return invalid("manifest and policy table disagree");
+    }
+    if content.scopes.is_empty() || content.scopes[0].level != bundle::Level::Org {
+        return invalid("scope 0 must be the organisation");
+    }
+    if content.scope_rules.len() != content.scopes.len() {
+        return invalid("one rule table per scope");
+    }
+    for (i, s) in content.scopes.iter().enumerate() {
+        if !s_ok(s.name) || !opt_ok(s.parent, content.scopes.len()) {
+            return invalid(format!("scope {i}: index out of range"));
+        }
+    }
+    let mut schemes = Vec::with_capacity(content.managers.len());
+    for (i, mgr) in content.managers.iter().enumerate() {
+        if !s_ok(mgr.id) {
+            return invalid(format!("manager {i}: index out of range"));
+        }
+        schemes.push(
+            Scheme::ALL
+                .get(mgr.scheme as usize)
+                .copied()
+                .ok_or(LoadError::Invalid {
+                    what: format!("manager {i}: scheme"),
+                })?,
+        );
+    }
+    for (i, p) in content.policies.iter().enumerate() {
+        if !s_ok(p.name) {
+            return invalid(format!("policy {i}: index out of range"));
+        }
+    }
+    for (i, o) in content.origins.iter().enumerate() {
+        if (o.policy as usize) >= content.policies.len()
+            || (o.scope as usize) >= content.scopes.len()
+            || !s_ok(o.file)
+        {
+            return invalid(format!("origin {i}: index out of range"));
+        }
+    }
+    let mut programs = Vec::with_capacity(content.conditions.len());
+    let mut total_cost: u64 = 0;
+    for (i, c) in content.conditions.iter().enumerate() {
+        if !s_ok(c.source) || (c.origin as usize) >= content.origins.len() {
+            return invalid(format!("condition {i}: index out of range"));
+        }
+        let program = vm::verify(&c.code, content.strings.len()).map_err(
+            |VerifyError { offset, reason }| LoadError::Invalid {
+                what: format!("condition {i} at byte {offset}: {reason}"),
+            },
+        )?;
+        if program.cost() > c.cost || program.max_stack() > c.max_stack {
+            return invalid(format!(
+                "condition {i}: declared bounds are lower than the verified ones"
+            ));
+        }
+        total_cost = total_cost.saturating_add(program.cost());
+        programs.push(program);
+    }
+    if total_cost > content.cost_bound {
+        return invalid(format!(
+            "conditions cost {total_cost}, more than the declared bound {}",
+            content.cost_bound
+        ));
+    }
+    let mut constraints = Vec::with_capacity(content.rules.len());
+    for (i, r) in content.rules.iter().enumerate() {
+        let ok = (r.manager as usize) < content.managers.len()
+            && s_ok(r.pattern)
+            && s_ok(r.display)
+            && opt_ok(r.constraint, content.strings.len())
+            && opt_ok(r.condition, content.conditions.len())
+            && opt_ok(r.because, content.strings.len())
+            && (r.origin as usize) < content.origins.len();
+        if !ok {
+            return invalid(format!("rule {i}: index out of range"));
+        }
+        if r.glob && matches!(r.kind, bundle::RuleKind::Require | bundle::RuleKind::Pin) {
+            return invalid(format!("rule {i}: require and pin need an exact package"));
+        }
+        let scheme = schemes[r.manager as usize];
+        constraints.push(if r.constraint == bundle::NONE {
+            if r.kind == bundle::RuleKind::Pin {
+                return invalid(format!("rule {i}: a pin needs a version"));
+            }
+            None
+        } else {
+            let text = content.str(r.constraint);
+            Some(
+                scheme
+                    .parse_constraint(text)
+                    .map_err(|e| LoadError::Invalid {
+                        what: format!("rule {i}: {e}"),
+                    })?,
+            )
+        });
+    }
+    for (i, table) in content.scope_rules.iter().enumerate() {
+        if table.iter().any(|&r| (r as usize) >= content.rules.len()) {
+            return invalid(format!("scope {i}: rule index out of range"));
+        }
+    }
+    for (i, t) in content.toolchains.iter().enumerate() {
+        let ok = s_ok(t.name)
+            && t.sources
+                .iter()
+                .all(|&s| (s as usize) < content.managers.len())
+            && opt_ok(t.condition, content.conditions.len())
+            && (t.origin as usize) < content.origins.len();
+        if !ok {
+            return invalid(format!("toolchain {i}: index out of range"));
+        }
+    }
+    for (i, w) in content.windows.iter().enumerate() {
+        let ok = (w.policy as usize) < content.policies.len()
+            && w.days < 128
+            && w.start_minute < 1440
+            && w.end_minute <= 1440
+            && opt_ok(w.zone, content.strings.len())
+            && opt_ok(w.condition, content.conditions.len());
+        if !ok {
+            return invalid(format!("window {i}: out of range"));
+        }
+    }
+    for (i, g) in content.guards.iter().enumerate() {
+        let ok = (g.manager as usize) < content.managers.len()
+            && opt_ok(g.condition, content.conditions.len())
+            && (g.origin as usize) < content.origins.len();
+        if !ok {
+            return invalid(format!("guard {i}: index out of range"));
+        }
+        let guarded = content.managers[g.manager as usize].capabilities & bundle::CAP_GUARDED != 0;
+        if guarded && g.level == 2 {
+            return invalid(format!("guard {i}: a guarded action cannot be automatic"));
+        }
+    }
+    let mut exact_index: Vec<HashMap<String, Vec<u32>>> =
+        vec![HashMap::new(); content.managers.len()];
+    let mut glob_index: Vec<Vec<u32>> = vec![Vec::new(); content.managers.len()];
+    for (i, r) in content.rules.iter().enumerate() {
+        let slot = r.manager as usize;
+        if r.glob {
+            glob_index[slot].push(i as u32);
+        } else {
+            exact_index[slot]
+                .entry(content.str(r.pattern).to_string())
+                .or_default()
+                .push(i as u32);
+        }
+    }
+    Ok(VerifiedBundle {
+        content,
+        hash,
+        programs,
+        constraints,
+        schemes,
+        exact_index,
+        glob_index,
+        signers,
+    })
+}

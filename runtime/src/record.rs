@@ -1,0 +1,150 @@
+//! The compliance record (`hpl.record.v1`), the runtime's output. Field names and meanings
+//! are a contract (DESIGN §4; JSON Schema in docs/schemas/record.v1.json): changes are
+//! additive only.
+
+use serde::Serialize;
+
+pub const SCHEMA: &str = "hpl.record.v1";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ComplianceRecord {
+    pub schema: &'static str,
+    pub tenant_id: String,
+    pub device_id: String,
+    /// RFC 3339, UTC.
+    pub evaluated_at: String,
+    pub bundle: BundleRef,
+    pub policies: Vec<PolicyRef>,
+    pub state: State,
+    pub unknown_reasons: Vec<UnknownReason>,
+    pub violations: Vec<Violation>,
+    pub remediation: Vec<Remediation>,
+    /// The result of every rule bound to the device's scopes.
+    pub rules: Vec<RuleResult>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BundleRef {
+    pub version: u64,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PolicyRef {
+    pub id: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Compliant,
+    Warning,
+    Unknown,
+    NonCompliant,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Compliant => "compliant",
+            State::Warning => "warning",
+            State::Unknown => "unknown",
+            State::NonCompliant => "non_compliant",
+        }
+    }
+}
+
+/// Where a rule comes from.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleOrigin {
+    pub policy: String,
+    pub policy_version: u64,
+    /// `org:acme`, `team:platform`
+    pub scope: String,
+    /// `baseline.hpl:7:3`
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnknownReason {
+    /// `unparseable_version`, `manager_not_inventoried`, `condition_error`, `stale_inventory`,
+    /// `unknown_scope`, `bundle_expired`, `tenant_mismatch`, `incomparable_version`.
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleOrigin>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    MissingRequired,
+    PresentDenied,
+    VersionOutOfRange,
+    PinMismatch,
+    UnmanagedToolchain,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub category: Category,
+    pub severity: Severity,
+    pub manager: String,
+    pub package: String,
+    pub expected: String,
+    pub found: Option<String>,
+    /// install, uninstall, upgrade, downgrade, pin, manual
+    pub action: &'static str,
+    pub rule: RuleOrigin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Remediation {
+    pub action: &'static str,
+    pub manager: String,
+    pub package: String,
+    pub mode: &'static str,
+    pub needs_confirmation: bool,
+    pub guarded: bool,
+    pub not_before: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Skip,
+    Pass,
+    Warn,
+    Unknown,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RuleResult {
+    pub rule: RuleOrigin,
+    /// `require`, `allow`, `deny`, `deny!`, `pin`, `toolchain`
+    pub kind: &'static str,
+    /// `homebrew_formula:git`, `npm:*`, or the toolchain name.
+    pub target: String,
+    pub result: Outcome,
+}
+
+impl ComplianceRecord {
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
