@@ -343,6 +343,7 @@ impl<'a> Evaluator<'a> {
         self.set_result(rule, Outcome::Unknown);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn violate(
         &mut self,
         rule: u32,

@@ -201,10 +201,13 @@ pub fn load(bytes: &[u8], keys: &TrustedKeys) -> Result<VerifiedBundle, LoadErro
     verify(content, hash, signers)
 }
 
+/// The parts of a bundle file: content bytes, content hash, signatures (key id, signature).
+pub type Envelope<'a> = (&'a [u8], [u8; 32], Vec<([u8; 8], [u8; 64])>);
+
 /// Checks the envelope and the content hash (no keys): for `hpl inspect` and `load`.
 pub fn open_envelope(
     bytes: &[u8],
-) -> Result<(&[u8], [u8; 32], Vec<([u8; 8], [u8; 64])>), LoadError> {
+) -> Result<Envelope<'_>, LoadError> {
     if bytes.len() < 4 {
         return Err(LoadError::Truncated);
     }

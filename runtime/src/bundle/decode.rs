@@ -74,7 +74,7 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
         });
     }
     let mut it = sections.into_iter();
-    let mut next = || it.next().map(|(tag, reader)| (tag, reader));
+    let mut next = || it.next();
 
     let (tag, mut s) = next().ok_or(DecodeError::Section {
         offset: base,
