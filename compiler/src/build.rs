@@ -70,24 +70,16 @@ pub fn build_bundle(
 ) -> Result<Vec<u8>, LowerError> {
     let content = lower(analysis, options)?;
     let bytes = encode(&content);
-    let signers: Vec<(SigningKey, [u8; 8])> = keys
+    let sign_fns: Vec<_> = keys
         .iter()
-        .map(|k| ((*k).clone(), key_id(k.verifying_key().as_bytes())))
+        .map(|k| move |hash: &[u8; 32]| k.sign(hash).to_bytes())
         .collect();
-    let closures: Vec<Box<dyn Fn(&[u8; 32]) -> [u8; 64]>> = signers
+    let inputs: Vec<SigningInput<'_>> = keys
         .iter()
-        .map(|(k, _)| {
-            let k = k.clone();
-            Box::new(move |hash: &[u8; 32]| k.sign(hash).to_bytes())
-                as Box<dyn Fn(&[u8; 32]) -> [u8; 64]>
-        })
-        .collect();
-    let inputs: Vec<SigningInput<'_>> = signers
-        .iter()
-        .zip(&closures)
-        .map(|((_, id), f)| SigningInput {
-            key_id: *id,
-            sign: f.as_ref(),
+        .zip(&sign_fns)
+        .map(|(k, f)| SigningInput {
+            key_id: key_id(k.verifying_key().as_bytes()),
+            sign: f,
         })
         .collect();
     Ok(sign_bundle(&bytes, &inputs))

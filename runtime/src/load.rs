@@ -205,9 +205,7 @@ pub fn load(bytes: &[u8], keys: &TrustedKeys) -> Result<VerifiedBundle, LoadErro
 pub type Envelope<'a> = (&'a [u8], [u8; 32], Vec<([u8; 8], [u8; 64])>);
 
 /// Checks the envelope and the content hash (no keys): for `hpl inspect` and `load`.
-pub fn open_envelope(
-    bytes: &[u8],
-) -> Result<Envelope<'_>, LoadError> {
+pub fn open_envelope(bytes: &[u8]) -> Result<Envelope<'_>, LoadError> {
     if bytes.len() < 4 {
         return Err(LoadError::Truncated);
     }

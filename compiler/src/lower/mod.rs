@@ -123,10 +123,15 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
         .map(|m| ManagerEntry {
             id: strings.intern(&m.id),
             scheme: Scheme::ALL.iter().position(|s| *s == m.scheme).unwrap_or(0) as u8,
-            capabilities: u8::from(m.capabilities.native_pin) * bundle::CAP_NATIVE_PIN
-                | u8::from(m.capabilities.downgrade) * bundle::CAP_DOWNGRADE
-                | u8::from(m.capabilities.multi_version) * bundle::CAP_MULTI_VERSION
-                | u8::from(m.capabilities.guarded) * bundle::CAP_GUARDED,
+            capabilities: [
+                (m.capabilities.native_pin, bundle::CAP_NATIVE_PIN),
+                (m.capabilities.downgrade, bundle::CAP_DOWNGRADE),
+                (m.capabilities.multi_version, bundle::CAP_MULTI_VERSION),
+                (m.capabilities.guarded, bundle::CAP_GUARDED),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |acc, (_, bit)| acc | bit),
             phase: match m.phase {
                 Phase::Authoritative => 0,
                 Phase::Standard => 1,
