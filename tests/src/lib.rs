@@ -1,1 +1,3 @@
-//! End-to-end tests live in tests/.
+//! Test support for the end-to-end suite: a reference interpreter (see [`reference`]).
+
+pub mod reference;

@@ -1,0 +1,1040 @@
+//! A deliberately plain evaluator, straight over the compiler's checked program and the
+//! conditions' syntax trees. It shares no code with the lowering, the bundle or the VM — only
+//! the data types of the inventory and the record, and the version schemes — so that a
+//! differential test can hold the two implementations of DESIGN §3 against each other.
+//! Slow on purpose: every question is answered by scanning every rule.
+
+use hpl_compiler::program::{PackageRule, Pattern, Program, RuleSeverity, ScopeId};
+use hpl_compiler::syntax::ast::{BinaryOp, Expr, ExprKind, Level, RuleKind, UnaryOp};
+use hpl_compiler::Analysis;
+use hpl_runtime::inventory::{Inventory, Package};
+use hpl_runtime::package::normalize_name;
+use hpl_runtime::record::*;
+use hpl_runtime::version::{DottedVersion, Scheme, Version};
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+
+/// A value of the reference's condition evaluator; `Err` is CEL's error value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(String),
+    Version(DottedVersion),
+    List(Vec<Val>),
+    Map(BTreeMap<String, Val>),
+}
+
+type R = Result<Val, ()>;
+
+fn from_json(v: &Json) -> Val {
+    match v {
+        Json::Null => Val::Null,
+        Json::Bool(b) => Val::Bool(*b),
+        Json::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Val::Double(n.as_f64().unwrap_or(f64::NAN)), Val::Int),
+        Json::String(s) => Val::Str(s.clone()),
+        Json::Array(a) => Val::List(a.iter().map(from_json).collect()),
+        Json::Object(o) => Val::Map(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
+    }
+}
+
+fn runtime_value_to_json(v: &hpl_runtime::vm::Value) -> Json {
+    use hpl_runtime::vm::Value as V;
+    match v {
+        V::Null => Json::Null,
+        V::Bool(b) => json!(b),
+        V::Int(i) => json!(i),
+        V::Double(d) => json!(d),
+        V::Str(s) => json!(s.as_ref()),
+        V::List(l) => Json::Array(l.iter().map(runtime_value_to_json).collect()),
+        V::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), runtime_value_to_json(v)))
+                .collect(),
+        ),
+        V::Version(v) => json!(v.to_string()),
+        V::Error(_) => Json::Null,
+    }
+}
+
+struct Device {
+    fields: BTreeMap<&'static str, Val>,
+}
+
+fn same(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Int(x), Val::Double(y)) | (Val::Double(y), Val::Int(x)) => (*x as f64) == *y,
+        (Val::List(x), Val::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Val::Map(x), Val::Map(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// CEL semantics for the supported subset, over the syntax tree.
+fn eval(e: &Expr, d: &Device, locals: &mut Vec<(String, Val)>) -> R {
+    match &e.kind {
+        ExprKind::Bool(b) => Ok(Val::Bool(*b)),
+        ExprKind::Int(i) => Ok(Val::Int(*i)),
+        ExprKind::Str(s) => Ok(Val::Str(s.clone())),
+        ExprKind::Null => Ok(Val::Null),
+        ExprKind::List(items) => items
+            .iter()
+            .map(|i| eval(i, d, locals))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Val::List),
+        ExprKind::Var(name) => locals
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or(()),
+        ExprKind::Member(base, field) => {
+            if let Some(path) = device_path(e, locals) {
+                if let Some(v) = d.fields.get(path.as_str()) {
+                    return Ok(v.clone());
+                }
+            }
+            match eval(base, d, locals)? {
+                Val::Map(m) => m.get(&field.text).cloned().ok_or(()),
+                _ => Err(()),
+            }
+        }
+        ExprKind::Index(base, index) => match (eval(base, d, locals)?, eval(index, d, locals)?) {
+            (Val::List(l), Val::Int(i)) => usize::try_from(i)
+                .ok()
+                .and_then(|i| l.get(i).cloned())
+                .ok_or(()),
+            (Val::Map(m), Val::Str(k)) => m.get(&k).cloned().ok_or(()),
+            _ => Err(()),
+        },
+        ExprKind::Unary(UnaryOp::Not, x) => match eval(x, d, locals)? {
+            Val::Bool(b) => Ok(Val::Bool(!b)),
+            _ => Err(()),
+        },
+        ExprKind::Unary(UnaryOp::Neg, x) => match eval(x, d, locals)? {
+            Val::Int(i) => i.checked_neg().map(Val::Int).ok_or(()),
+            _ => Err(()),
+        },
+        ExprKind::Binary(BinaryOp::And, a, b) => {
+            let (a, b) = (eval(a, d, locals), eval(b, d, locals));
+            match (a, b) {
+                (Ok(Val::Bool(false)), _) | (_, Ok(Val::Bool(false))) => Ok(Val::Bool(false)),
+                (Ok(Val::Bool(true)), Ok(Val::Bool(true))) => Ok(Val::Bool(true)),
+                _ => Err(()),
+            }
+        }
+        ExprKind::Binary(BinaryOp::Or, a, b) => {
+            let (a, b) = (eval(a, d, locals), eval(b, d, locals));
+            match (a, b) {
+                (Ok(Val::Bool(true)), _) | (_, Ok(Val::Bool(true))) => Ok(Val::Bool(true)),
+                (Ok(Val::Bool(false)), Ok(Val::Bool(false))) => Ok(Val::Bool(false)),
+                _ => Err(()),
+            }
+        }
+        ExprKind::Binary(op, a, b) => {
+            let (a, b) = (eval(a, d, locals)?, eval(b, d, locals)?);
+            binary(*op, a, b)
+        }
+        ExprKind::Cond(c, a, b) => match eval(c, d, locals)? {
+            Val::Bool(true) => eval(a, d, locals),
+            Val::Bool(false) => eval(b, d, locals),
+            _ => Err(()),
+        },
+        ExprKind::Call {
+            receiver,
+            function,
+            args,
+        } => call(receiver.as_deref(), &function.text, args, d, locals),
+    }
+}
+
+fn device_path(e: &Expr, locals: &[(String, Val)]) -> Option<String> {
+    match &e.kind {
+        ExprKind::Var(v) if v == "device" && !locals.iter().any(|(n, _)| n == "device") => {
+            Some(String::new())
+        }
+        ExprKind::Member(b, f) => device_path(b, locals).map(|p| {
+            if p.is_empty() {
+                f.text.clone()
+            } else {
+                format!("{p}.{}", f.text)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn binary(op: BinaryOp, a: Val, b: Val) -> R {
+    use std::cmp::Ordering;
+    let ord = |a: &Val, b: &Val| -> Result<Ordering, ()> {
+        match (a, b) {
+            (Val::Int(x), Val::Int(y)) => Ok(x.cmp(y)),
+            (Val::Str(x), Val::Str(y)) => Ok(x.cmp(y)),
+            (Val::Bool(x), Val::Bool(y)) => Ok(x.cmp(y)),
+            (Val::Version(x), Val::Version(y)) => Ok(x.cmp(y)),
+            (Val::Double(x), Val::Double(y)) => x.partial_cmp(y).ok_or(()),
+            _ => Err(()),
+        }
+    };
+    Ok(match op {
+        BinaryOp::Eq => Val::Bool(same(&a, &b)),
+        BinaryOp::Ne => Val::Bool(!same(&a, &b)),
+        BinaryOp::Lt => Val::Bool(ord(&a, &b)? == Ordering::Less),
+        BinaryOp::Le => Val::Bool(ord(&a, &b)? != Ordering::Greater),
+        BinaryOp::Gt => Val::Bool(ord(&a, &b)? == Ordering::Greater),
+        BinaryOp::Ge => Val::Bool(ord(&a, &b)? != Ordering::Less),
+        BinaryOp::In => match (&a, &b) {
+            (_, Val::List(l)) => Val::Bool(l.iter().any(|x| same(x, &a))),
+            (Val::Str(k), Val::Map(m)) => Val::Bool(m.contains_key(k)),
+            _ => return Err(()),
+        },
+        BinaryOp::Add => match (a, b) {
+            (Val::Int(x), Val::Int(y)) => Val::Int(x.checked_add(y).ok_or(())?),
+            (Val::Str(x), Val::Str(y)) => Val::Str(x + &y),
+            (Val::List(mut x), Val::List(y)) => {
+                x.extend(y);
+                Val::List(x)
+            }
+            _ => return Err(()),
+        },
+        _ => match (a, b) {
+            (Val::Int(x), Val::Int(y)) => Val::Int(
+                match op {
+                    BinaryOp::Sub => x.checked_sub(y),
+                    BinaryOp::Mul => x.checked_mul(y),
+                    BinaryOp::Div => x.checked_div(y),
+                    _ => x.checked_rem(y),
+                }
+                .ok_or(())?,
+            ),
+            _ => return Err(()),
+        },
+    })
+}
+
+fn call(
+    receiver: Option<&Expr>,
+    name: &str,
+    args: &[Expr],
+    d: &Device,
+    locals: &mut Vec<(String, Val)>,
+) -> R {
+    match (receiver, name, args) {
+        (None, "has", [arg]) => match &arg.kind {
+            ExprKind::Member(base, field) => {
+                if device_path(arg, locals).is_some_and(|p| d.fields.contains_key(p.as_str())) {
+                    return Ok(Val::Bool(true));
+                }
+                match eval(base, d, locals)? {
+                    Val::Map(m) => Ok(Val::Bool(m.contains_key(&field.text))),
+                    _ => Err(()),
+                }
+            }
+            _ => Ok(Val::Bool(false)),
+        },
+        (None, "size", [x]) | (Some(x), "size", []) => match eval(x, d, locals)? {
+            Val::Str(s) => Ok(Val::Int(s.chars().count() as i64)),
+            Val::List(l) => Ok(Val::Int(l.len() as i64)),
+            Val::Map(m) => Ok(Val::Int(m.len() as i64)),
+            _ => Err(()),
+        },
+        (None, "version", [x]) => match eval(x, d, locals)? {
+            Val::Str(s) => DottedVersion::parse(Scheme::Dotted, &s)
+                .map(Val::Version)
+                .map_err(|_| ()),
+            _ => Err(()),
+        },
+        (None, "string", [x]) => match eval(x, d, locals)? {
+            Val::Str(s) => Ok(Val::Str(s)),
+            Val::Int(i) => Ok(Val::Str(i.to_string())),
+            Val::Bool(b) => Ok(Val::Str(b.to_string())),
+            Val::Version(v) => Ok(Val::Str(v.to_string())),
+            _ => Err(()),
+        },
+        (None, "int", [x]) => match eval(x, d, locals)? {
+            Val::Int(i) => Ok(Val::Int(i)),
+            Val::Str(s) => s.parse().map(Val::Int).map_err(|_| ()),
+            _ => Err(()),
+        },
+        (Some(r), "startsWith" | "endsWith" | "contains", [a]) => {
+            match (eval(r, d, locals)?, eval(a, d, locals)?) {
+                (Val::Str(s), Val::Str(t)) => Ok(Val::Bool(match name {
+                    "startsWith" => s.starts_with(&t),
+                    "endsWith" => s.ends_with(&t),
+                    _ => s.contains(&t),
+                })),
+                _ => Err(()),
+            }
+        }
+        (Some(r), "all" | "exists" | "exists_one" | "filter" | "map", [var, body]) => {
+            let ExprKind::Var(var) = &var.kind else {
+                return Err(());
+            };
+            let items = match eval(r, d, locals)? {
+                Val::List(l) => l,
+                Val::Map(m) => m.keys().map(|k| Val::Str(k.clone())).collect(),
+                _ => return Err(()),
+            };
+            let mut results = Vec::new();
+            for item in &items {
+                locals.push((var.clone(), item.clone()));
+                let v = eval(body, d, locals);
+                locals.pop();
+                results.push(v);
+            }
+            let bools = || {
+                results.iter().map(|r| match r {
+                    Ok(Val::Bool(b)) => Ok(*b),
+                    _ => Err(()),
+                })
+            };
+            match name {
+                "all" => {
+                    if bools().any(|b| b == Ok(false)) {
+                        Ok(Val::Bool(false))
+                    } else if bools().all(|b| b.is_ok()) {
+                        Ok(Val::Bool(true))
+                    } else {
+                        Err(())
+                    }
+                }
+                "exists" => {
+                    if bools().any(|b| b == Ok(true)) {
+                        Ok(Val::Bool(true))
+                    } else if bools().all(|b| b.is_ok()) {
+                        Ok(Val::Bool(false))
+                    } else {
+                        Err(())
+                    }
+                }
+                "exists_one" => {
+                    let all: Result<Vec<bool>, ()> = bools().collect();
+                    Ok(Val::Bool(all?.iter().filter(|b| **b).count() == 1))
+                }
+                "filter" => {
+                    let all: Result<Vec<bool>, ()> = bools().collect();
+                    Ok(Val::List(
+                        items
+                            .iter()
+                            .zip(all?)
+                            .filter(|(_, keep)| *keep)
+                            .map(|(i, _)| i.clone())
+                            .collect(),
+                    ))
+                }
+                _ => results
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Val::List),
+            }
+        }
+        _ => Err(()),
+    }
+}
+
+/// One rule bound to one of its policy's scopes.
+#[derive(Clone, Copy)]
+struct Placement<'p> {
+    rule: &'p PackageRule,
+    scope: ScopeId,
+}
+
+pub struct Reference<'a> {
+    analysis: &'a Analysis,
+    inventory: &'a Inventory,
+    device: Device,
+    path: Vec<ScopeId>,
+    unknown: Vec<Json>,
+    violations: Vec<Json>,
+    remediation: Vec<Json>,
+    results: BTreeMap<(u32, u32), (Json, &'static str, String, Outcome)>,
+}
+
+fn outcome_rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Skip => 0,
+        Outcome::Pass => 1,
+        Outcome::Warn => 2,
+        Outcome::Unknown => 3,
+        Outcome::Fail => 4,
+    }
+}
+
+/// Evaluates with the reference semantics; returns the record in normalized form (see
+/// [`normalize`]).
+pub fn evaluate(
+    analysis: &Analysis,
+    inventory: &Inventory,
+    now: i64,
+    expires_at: Option<i64>,
+) -> Json {
+    let p = &analysis.program;
+    let mut path = vec![ScopeTree_ORG];
+    let mut unknown = Vec::new();
+    let s = &inventory.scopes;
+    let named = |level: Level, name: &Option<String>, unknown: &mut Vec<Json>| -> Option<ScopeId> {
+        let name = name.as_ref()?;
+        let found = p
+            .scopes
+            .scopes
+            .iter()
+            .position(|x| x.level == level && &x.name == name)
+            .map(|i| ScopeId(i as u32));
+        if found.is_none() {
+            unknown.push(json!({"code": "unknown_scope"}));
+        }
+        found
+    };
+    if let Some(d) = named(Level::Department, &s.department, &mut unknown) {
+        path.push(d);
+    }
+    if let Some(t) = named(Level::Team, &s.team, &mut unknown) {
+        path.push(t);
+        if let Some(parent) = p.scopes.get(t).parent {
+            path.push(parent);
+        }
+    }
+    if let Some(e) = named(Level::Environment, &s.environment, &mut unknown) {
+        path.push(e);
+    }
+    for g in &s.device_groups {
+        if let Some(g) = named(Level::DeviceGroup, &Some(g.clone()), &mut unknown) {
+            path.push(g);
+        }
+    }
+    let scope_name = |level: Level| -> String {
+        path.iter()
+            .map(|&i| p.scopes.get(i))
+            .find(|x| x.level == level)
+            .map_or(String::new(), |x| x.name.clone())
+    };
+    let mut fields = BTreeMap::new();
+    fields.insert("id", Val::Str(inventory.device_id.clone()));
+    fields.insert("tenant", Val::Str(inventory.tenant_id.clone()));
+    fields.insert("arch", Val::Str(inventory.device.arch.clone()));
+    fields.insert("os.name", Val::Str(inventory.device.os_name.clone()));
+    fields.insert("os.version", Val::Str(inventory.device.os_version.clone()));
+    fields.insert("ring", Val::Str(inventory.ring.clone().unwrap_or_default()));
+    fields.insert(
+        "department",
+        Val::Str(
+            inventory
+                .scopes
+                .department
+                .clone()
+                .unwrap_or_else(|| scope_name(Level::Department)),
+        ),
+    );
+    fields.insert(
+        "team",
+        Val::Str(inventory.scopes.team.clone().unwrap_or_default()),
+    );
+    fields.insert(
+        "environment",
+        Val::Str(inventory.scopes.environment.clone().unwrap_or_default()),
+    );
+    fields.insert(
+        "groups",
+        Val::List(
+            inventory
+                .scopes
+                .device_groups
+                .iter()
+                .map(|g| Val::Str(g.clone()))
+                .collect(),
+        ),
+    );
+    fields.insert(
+        "facts",
+        Val::Map(
+            inventory
+                .device
+                .facts
+                .iter()
+                .map(|(k, v)| (k.clone(), from_json(&runtime_value_to_json(v))))
+                .collect(),
+        ),
+    );
+    let mut r = Reference {
+        analysis,
+        inventory,
+        device: Device { fields },
+        path,
+        unknown,
+        violations: vec![],
+        remediation: vec![],
+        results: BTreeMap::new(),
+    };
+    if inventory.tenant_id != p.tenant_name() {
+        r.unknown.push(json!({"code": "tenant_mismatch"}));
+    }
+    if expires_at.is_some_and(|e| now >= e) {
+        r.unknown.push(json!({"code": "bundle_expired"}));
+    }
+    if now - inventory.collected_at > 7 * 24 * 3600 {
+        r.unknown.push(json!({"code": "stale_inventory"}));
+    }
+    r.run();
+    r.finish()
+}
+
+#[allow(non_upper_case_globals)]
+const ScopeTree_ORG: ScopeId = ScopeId(0);
+
+impl<'a> Reference<'a> {
+    fn p(&self) -> &'a Program {
+        &self.analysis.program
+    }
+
+    fn placements(&self) -> Vec<Placement<'a>> {
+        let p = self.p();
+        let mut out = Vec::new();
+        for policy in &p.policies {
+            for &(scope, _) in &policy.scopes {
+                if self.path.contains(&scope) {
+                    for &id in &policy.rules {
+                        out.push(Placement {
+                            rule: p.rule(id),
+                            scope,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn origin(&self, rule_span: hpl_compiler::source::Span, policy: u32, scope: ScopeId) -> Json {
+        let p = self.p();
+        let pol = &p.policies[policy as usize];
+        let file = self.analysis.db.get(rule_span.file);
+        let (line, col) = file.line_col(rule_span.start as usize);
+        let s = p.scopes.get(scope);
+        json!({
+            "policy": pol.name.text,
+            "policy_version": pol.version,
+            "scope": if s.level == Level::Org { format!("org:{}", p.tenant_name()) } else { format!("{}:{}", s.level.keyword(), s.name) },
+            "source": format!("{}:{line}:{col}", file.name),
+        })
+    }
+
+    fn key(&self, pl: &Placement<'_>) -> (u32, u32) {
+        (pl.rule.id.0, pl.scope.0)
+    }
+
+    fn result(&mut self, pl: &Placement<'a>, o: Outcome) {
+        let key = self.key(pl);
+        let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
+        let kind = if pl.rule.is_final {
+            "deny!"
+        } else {
+            pl.rule.kind.keyword()
+        };
+        let entry = self.results.entry(key).or_insert((
+            origin,
+            kind,
+            pl.rule.display.clone(),
+            Outcome::Skip,
+        ));
+        if outcome_rank(o) > outcome_rank(entry.3) {
+            entry.3 = o;
+        }
+    }
+
+    fn level(&self, scope: ScopeId) -> Level {
+        self.p().scopes.get(scope).level
+    }
+
+    fn applies(&mut self, pl: &Placement<'a>) -> Option<bool> {
+        let Some(cond) = &pl.rule.condition else {
+            return Some(true);
+        };
+        match eval(cond, &self.device, &mut Vec::new()) {
+            Ok(Val::Bool(b)) => Some(b),
+            _ => {
+                let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
+                self.unknown
+                    .push(json!({"code": "condition_error", "rule": origin}));
+                None
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        let placements = self.placements();
+        for pl in &placements {
+            self.result(pl, Outcome::Skip);
+        }
+        let p = self.p();
+        for (mi, manager) in p.catalog.managers.iter().enumerate() {
+            let scheme = manager.scheme;
+            let inv = self.inventory.managers.iter().find(|m| m.id == manager.id);
+            let mut packages: BTreeMap<String, Option<&Package>> = BTreeMap::new();
+            if let Some(inv) = inv {
+                for pkg in &inv.packages {
+                    packages.insert(normalize_name(scheme, &pkg.name), Some(pkg));
+                }
+            }
+            for pl in &placements {
+                if usize::from(pl.rule.manager.0) == mi {
+                    if let Pattern::Exact(n) = &pl.rule.pattern {
+                        packages.entry(n.clone()).or_insert(None);
+                    }
+                }
+            }
+            for (name, pkg) in packages {
+                let mut applicable = Vec::new();
+                for pl in placements.iter().filter(|pl| {
+                    usize::from(pl.rule.manager.0) == mi && pl.rule.pattern.matches(&name)
+                }) {
+                    match self.applies(pl) {
+                        Some(true) => applicable.push(*pl),
+                        Some(false) => {}
+                        None => self.result(pl, Outcome::Unknown),
+                    }
+                }
+                self.package(&manager.id, scheme, &name, pkg, inv.is_some(), applicable);
+            }
+        }
+        self.toolchains();
+    }
+
+    fn constraint(&self, rule: &PackageRule) -> Option<&'a hpl_runtime::version::Constraint> {
+        self.analysis
+            .checked
+            .constraints
+            .get(rule.id.0 as usize)
+            .and_then(Option::as_ref)
+    }
+
+    fn unknown_at(&mut self, code: &str, manager: &str, package: &str, pl: &Placement<'a>) {
+        let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
+        self.unknown
+            .push(json!({"code": code, "manager": manager, "package": package, "rule": origin}));
+        self.result(pl, Outcome::Unknown);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn violation(
+        &mut self,
+        pl: &Placement<'a>,
+        category: &str,
+        manager: &str,
+        package: &str,
+        expected: String,
+        found: Option<String>,
+        action: &str,
+        guarded: bool,
+    ) {
+        let warn = pl.rule.severity == RuleSeverity::Warn;
+        let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
+        let mut v = json!({"category": category, "severity": if warn { "warning" } else { "error" }, "manager": manager,
+            "package": package, "expected": expected, "found": found, "action": action, "rule": origin});
+        if let Some(b) = &pl.rule.because {
+            v["reason"] = json!(b);
+        }
+        self.violations.push(v);
+        let mode = self.p().policies[pl.rule.policy.0 as usize].mode;
+        let mode_name = match mode {
+            hpl_compiler::program::Mode::Observe => None,
+            hpl_compiler::program::Mode::Assist => Some("assist"),
+            hpl_compiler::program::Mode::Enforce => Some("enforce"),
+        };
+        if let Some(mode_name) = mode_name {
+            self.remediation.push(json!({"action": action, "manager": manager, "package": package, "mode": mode_name,
+                "needs_confirmation": mode_name == "assist" || guarded, "guarded": guarded, "not_before": null}));
+        }
+        self.result(pl, if warn { Outcome::Warn } else { Outcome::Fail });
+    }
+
+    fn package(
+        &mut self,
+        manager: &str,
+        scheme: Scheme,
+        name: &str,
+        pkg: Option<&Package>,
+        inventoried: bool,
+        applicable: Vec<Placement<'a>>,
+    ) {
+        if applicable.is_empty() {
+            return;
+        }
+        let guarded = self
+            .p()
+            .catalog
+            .managers
+            .iter()
+            .find(|m| m.id == manager)
+            .is_some_and(|m| m.capabilities.guarded);
+        let shown = pkg.map_or(name.to_string(), |p| p.name.clone());
+        let found = pkg.map(|p| p.versions.join(", "));
+        let (pins, mut rules): (Vec<_>, Vec<_>) = applicable
+            .into_iter()
+            .partition(|pl| pl.rule.kind == RuleKind::Pin);
+        let mut versions: Option<Vec<Version>> = None;
+        if let Some(pkg) = pkg {
+            let parsed: Result<Vec<Version>, String> = pkg
+                .versions
+                .iter()
+                .map(|v| scheme.parse_version(v).map_err(|e| e.to_string()))
+                .collect();
+            match parsed {
+                Ok(v) => versions = Some(v),
+                Err(_) => {
+                    for pl in rules.iter().chain(pins.iter()).copied().collect::<Vec<_>>() {
+                        if pl.rule.constraint.is_some() || pl.rule.kind == RuleKind::Pin {
+                            self.unknown_at("unparseable_version", manager, &shown, &pl);
+                        }
+                    }
+                    rules.retain(|pl| pl.rule.constraint.is_none());
+                }
+            }
+        }
+        let current = versions.as_ref().and_then(|vs| {
+            let mut best: Option<&Version> = None;
+            for v in vs {
+                if best.is_none_or(|b| v.compare(b) == Some(std::cmp::Ordering::Greater)) {
+                    best = Some(v);
+                }
+            }
+            best
+        });
+        // A deny's range holds an installed version?
+        let in_range = |this: &Self, pl: &Placement<'a>| -> Option<bool> {
+            let Some(c) = this.constraint(pl.rule) else {
+                return Some(true);
+            };
+            let vs = versions.as_ref()?;
+            let answers: Vec<Option<bool>> = vs.iter().map(|v| c.matches(v)).collect();
+            if answers.contains(&Some(true)) {
+                Some(true)
+            } else if answers.contains(&None) {
+                None
+            } else {
+                Some(false)
+            }
+        };
+        let denied_text = |pl: &Placement<'a>| {
+            pl.rule
+                .constraint
+                .as_ref()
+                .map_or("absent".to_string(), |c| format!("not {}", c.text))
+        };
+
+        // Final denies first.
+        if pkg.is_some() {
+            for pl in rules.clone().iter().filter(|pl| pl.rule.is_final) {
+                match in_range(self, pl) {
+                    Some(true) => {
+                        self.violation(
+                            pl,
+                            "present_denied",
+                            manager,
+                            &shown,
+                            denied_text(pl),
+                            found.clone(),
+                            "uninstall",
+                            guarded,
+                        );
+                        return;
+                    }
+                    Some(false) => {}
+                    None => self.unknown_at("incomparable_version", manager, &shown, pl),
+                }
+            }
+        }
+        for pl in rules.iter().filter(|pl| pl.rule.is_final) {
+            let pl = *pl;
+            self.result(&pl, Outcome::Pass);
+        }
+        // Most specific level, then exact over glob, then deny > require > allow.
+        let mut others: Vec<Placement<'a>> = rules
+            .iter()
+            .copied()
+            .filter(|pl| !pl.rule.is_final)
+            .collect();
+        let rank = |k: RuleKind| match k {
+            RuleKind::Deny => 0,
+            RuleKind::Require => 1,
+            _ => 2,
+        };
+        others.sort_by(|a, b| {
+            self.level(b.scope)
+                .cmp(&self.level(a.scope))
+                .then(
+                    a.rule
+                        .pattern
+                        .is_exact()
+                        .cmp(&b.rule.pattern.is_exact())
+                        .reverse(),
+                )
+                .then(rank(a.rule.kind).cmp(&rank(b.rule.kind)))
+        });
+        let mut winner = None;
+        for pl in &others {
+            if pl.rule.kind == RuleKind::Deny && pl.rule.constraint.is_some() {
+                if pkg.is_none() {
+                    continue;
+                }
+                match in_range(self, pl) {
+                    Some(true) => {
+                        winner = Some(*pl);
+                        break;
+                    }
+                    Some(false) => continue,
+                    None => {
+                        self.unknown_at("incomparable_version", manager, &shown, pl);
+                        continue;
+                    }
+                }
+            }
+            winner = Some(*pl);
+            break;
+        }
+        if let Some(w) = winner {
+            match w.rule.kind {
+                RuleKind::Deny => {
+                    if pkg.is_some() {
+                        self.violation(
+                            &w,
+                            "present_denied",
+                            manager,
+                            &shown,
+                            denied_text(&w),
+                            found.clone(),
+                            "uninstall",
+                            guarded,
+                        );
+                    } else {
+                        self.result(&w, Outcome::Pass);
+                    }
+                }
+                RuleKind::Require | RuleKind::Allow if pkg.is_none() => {
+                    if w.rule.kind == RuleKind::Allow {
+                        self.result(&w, Outcome::Pass);
+                    } else if !inventoried {
+                        self.unknown_at("manager_not_inventoried", manager, &shown, &w);
+                    } else {
+                        let expected = w
+                            .rule
+                            .constraint
+                            .as_ref()
+                            .map_or("present".to_string(), |c| c.text.clone());
+                        self.violation(
+                            &w,
+                            "missing_required",
+                            manager,
+                            &shown,
+                            expected,
+                            None,
+                            "install",
+                            guarded,
+                        );
+                    }
+                }
+                RuleKind::Require | RuleKind::Allow => match (self.constraint(w.rule), current) {
+                    (None, _) => self.result(&w, Outcome::Pass),
+                    (Some(_), None) => self.unknown_at("unparseable_version", manager, &shown, &w),
+                    (Some(c), Some(cur)) => match c.matches(cur) {
+                        Some(true) => self.result(&w, Outcome::Pass),
+                        Some(false) => {
+                            let action = if c.is_below(cur) {
+                                "upgrade"
+                            } else {
+                                "downgrade"
+                            };
+                            let text = w
+                                .rule
+                                .constraint
+                                .as_ref()
+                                .map(|c| c.text.clone())
+                                .unwrap_or_default();
+                            self.violation(
+                                &w,
+                                "version_out_of_range",
+                                manager,
+                                &shown,
+                                text,
+                                Some(cur.to_string()),
+                                action,
+                                guarded,
+                            );
+                        }
+                        None => self.unknown_at("incomparable_version", manager, &shown, &w),
+                    },
+                },
+                RuleKind::Pin => {}
+            }
+        }
+        // Pins.
+        let mut pins = pins;
+        pins.sort_by(|a, b| self.level(b.scope).cmp(&self.level(a.scope)));
+        if let (Some(pin), Some(_)) = (pins.first().copied(), pkg) {
+            match (current, self.constraint(pin.rule)) {
+                (Some(cur), Some(c)) => match c.matches(cur) {
+                    Some(true) => self.result(&pin, Outcome::Pass),
+                    Some(false) => {
+                        let text = pin
+                            .rule
+                            .constraint
+                            .as_ref()
+                            .map(|c| c.text.clone())
+                            .unwrap_or_default();
+                        self.violation(
+                            &pin,
+                            "pin_mismatch",
+                            manager,
+                            &shown,
+                            text,
+                            Some(cur.to_string()),
+                            "pin",
+                            guarded,
+                        );
+                    }
+                    None => self.unknown_at("incomparable_version", manager, &shown, &pin),
+                },
+                (None, _) if versions.is_some() => {
+                    self.unknown_at("unparseable_version", manager, &shown, &pin)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn toolchains(&mut self) {
+        let p = self.p();
+        for (pi, policy) in p.policies.iter().enumerate() {
+            for &(scope, _) in &policy.scopes {
+                if !self.path.contains(&scope) {
+                    continue;
+                }
+                for t in &policy.toolchains {
+                    let origin = self.origin(t.span, pi as u32, scope);
+                    let key = (u32::MAX - t.span.start, scope.0);
+                    let applies = match &t.condition {
+                        None => Some(true),
+                        Some(c) => match eval(c, &self.device, &mut Vec::new()) {
+                            Ok(Val::Bool(b)) => Some(b),
+                            _ => None,
+                        },
+                    };
+                    let outcome = match applies {
+                        Some(false) => Outcome::Skip,
+                        None => {
+                            self.unknown
+                                .push(json!({"code": "condition_error", "rule": origin.clone()}));
+                            Outcome::Unknown
+                        }
+                        Some(true) => {
+                            let allowed: Vec<&str> = t
+                                .sources
+                                .iter()
+                                .map(|m| p.catalog.get(*m).id.as_str())
+                                .collect();
+                            let mut o = Outcome::Pass;
+                            for found in self
+                                .inventory
+                                .toolchains
+                                .iter()
+                                .filter(|x| x.name == t.name)
+                            {
+                                if !allowed.contains(&found.source.as_str()) {
+                                    o = Outcome::Fail;
+                                    let what = match (&found.version, &found.path) {
+                                        (Some(v), Some(pa)) => {
+                                            format!("{} {v} at {pa}", found.source)
+                                        }
+                                        (Some(v), None) => format!("{} {v}", found.source),
+                                        (None, Some(pa)) => format!("{} at {pa}", found.source),
+                                        (None, None) => found.source.clone(),
+                                    };
+                                    self.violations.push(json!({"category": "unmanaged_toolchain", "severity": "error",
+                                        "manager": found.source, "package": t.name, "expected": format!("from {}", allowed.join(", ")),
+                                        "found": what, "action": "manual", "rule": origin.clone()}));
+                                }
+                            }
+                            o
+                        }
+                    };
+                    self.results
+                        .insert(key, (origin, "toolchain", t.name.clone(), outcome));
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Json {
+        let state = if self.violations.iter().any(|v| v["severity"] == "error") {
+            "non_compliant"
+        } else if !self.unknown.is_empty() {
+            "unknown"
+        } else if !self.violations.is_empty() {
+            "warning"
+        } else {
+            "compliant"
+        };
+        let rules: Vec<Json> = self
+            .results
+            .into_values()
+            .map(|(origin, kind, target, o)| json!({"rule": origin, "kind": kind, "target": target, "result": o}))
+            .collect();
+        normalize(
+            &json!({"state": state, "unknown_reasons": self.unknown, "violations": self.violations,
+            "remediation": self.remediation, "rules": rules}),
+        )
+    }
+}
+
+/// The parts of a record both evaluators must agree on, in a canonical order: state,
+/// violations, remediation and rule results exactly; unknown reasons by code, package and the
+/// rule's policy and source (their wording and which of several scope bindings reported a
+/// shared condition are not semantics).
+pub fn normalize(record: &Json) -> Json {
+    let sorted = |v: &Json| -> Json {
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
+        items.sort();
+        items.dedup();
+        Json::Array(
+            items
+                .into_iter()
+                .map(|s| serde_json::from_str(&s).unwrap_or(Json::Null))
+                .collect(),
+        )
+    };
+    let unknown: Vec<Json> = record["unknown_reasons"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|u| json!({"code": u["code"], "package": u.get("package"), "policy": u["rule"].get("policy"), "source": u["rule"].get("source")}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut remediation: Vec<String> = record["remediation"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.to_string()).collect())
+        .unwrap_or_default();
+    remediation.sort();
+    let mut violations: Vec<String> = record["violations"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.to_string()).collect())
+        .unwrap_or_default();
+    violations.sort();
+    json!({
+        "state": record["state"],
+        "unknown_reasons": sorted(&Json::Array(unknown)),
+        "violations": violations,
+        "remediation": remediation,
+        "rules": sorted(&record["rules"]),
+    })
+}
