@@ -109,6 +109,14 @@ fn display_name(f: &crate::source::SourceFile, root: Option<&Path>) -> String {
     }
 }
 
+/// Compiles one condition on its own: its bytecode and the string table it refers to (for
+/// tests that run conditions through the VM directly).
+pub fn compile_condition(e: &crate::syntax::ast::Expr) -> (Vec<u8>, Vec<String>) {
+    let mut strings = Strings::default();
+    let code = cond::CondCompiler::default().compile(e, &mut strings);
+    (code, strings.list)
+}
+
 /// Lowers a checked program (it must have no errors) to bundle content.
 pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleContent, LowerError> {
     let p = &analysis.program;
