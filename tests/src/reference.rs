@@ -876,7 +876,7 @@ impl<'a> Reference<'a> {
         }
         // Pins.
         let mut pins = pins;
-        pins.sort_by(|a, b| self.level(b.scope).cmp(&self.level(a.scope)));
+        pins.sort_by_key(|pl| std::cmp::Reverse(self.level(pl.scope)));
         if let (Some(pin), Some(_)) = (pins.first().copied(), pkg) {
             match (current, self.constraint(pin.rule)) {
                 (Some(cur), Some(c)) => match c.matches(cur) {
