@@ -88,3 +88,29 @@ mod tests {
         assert_eq!(scopes, 200);
     }
 }
+
+/// An inventory for [`generated_policy_set`]: a device in the first department, team,
+/// environment and device group, with `packages` installed packages spread over the seven
+/// managers the policies use (some of them the policies' packages, at varied versions).
+pub fn generated_inventory(packages: usize) -> String {
+    let managers = ["homebrew_formula", "npm", "pip", "cargo", "mise", "homebrew_cask", "rubygems"];
+    let mut per_manager: Vec<Vec<String>> = vec![Vec::new(); managers.len()];
+    for i in 0..packages {
+        let m = i % managers.len();
+        // The first 400 numbers are the policies' packages (`pkg{n}` with n % 7 == manager).
+        let name = if i < 400 { format!("pkg{i}") } else { format!("extra{i}") };
+        let version = format!("1.{}.{}", i % 7, i % 3);
+        per_manager[m].push(format!("{{\"name\":\"{name}\",\"versions\":[\"{version}\"]}}"));
+    }
+    let managers_json: Vec<String> = managers
+        .iter()
+        .zip(&per_manager)
+        .map(|(id, pkgs)| format!("{{\"id\":\"{id}\",\"packages\":[{}]}}", pkgs.join(",")))
+        .collect();
+    format!(
+        "{{\"schema\":\"hpl.inventory.v1\",\"tenant_id\":\"bench\",\"device_id\":\"BENCH1\",\"collected_at\":\"2026-11-29T01:00:00Z\",\
+\"scopes\":{{\"department\":\"d0\",\"team\":\"d0t0\",\"environment\":\"e0\",\"device_groups\":[\"g0\",\"g1\"]}},\"ring\":\"pilot\",\
+\"device\":{{\"arch\":\"arm64\",\"os\":{{\"name\":\"macos\",\"version\":\"15.3\"}},\"facts\":{{}}}},\"managers\":[{}]}}",
+        managers_json.join(",")
+    )
+}
