@@ -15,9 +15,17 @@ const NOW: i64 = 1_795_914_000;
 
 fn eval(c: &mut Criterion) {
     let policies = hpl_bench::generated_policy_set(50, 2_000);
-    let analysis = hpl_compiler::analyze_sources(vec![SourceFile::new("bench.hpl", policies)], CheckOptions::default());
+    let analysis = hpl_compiler::analyze_sources(
+        vec![SourceFile::new("bench.hpl", policies)],
+        CheckOptions::default(),
+    );
     assert!(!analysis.has_errors(), "the workload must compile");
-    let options = BuildOptions { bundle_version: 1, issued_at: NOW, expires_at: None, root: None };
+    let options = BuildOptions {
+        bundle_version: 1,
+        issued_at: NOW,
+        expires_at: None,
+        root: None,
+    };
     let bundle = compile_verified(&analysis, &options).expect("bundle");
     let inventory_json = hpl_bench::generated_inventory(1_000);
     let inventory = Inventory::from_json_str(&inventory_json).expect("inventory");
@@ -37,9 +45,17 @@ fn eval(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("runtime");
     group.bench_function("evaluate_1000_packages_2000_rules_50_scopes", |b| {
-        b.iter(|| black_box(hpl_runtime::eval::evaluate(&bundle, &inventory, NOW).violations.len()))
+        b.iter(|| {
+            black_box(
+                hpl_runtime::eval::evaluate(&bundle, &inventory, NOW)
+                    .violations
+                    .len(),
+            )
+        })
     });
-    group.bench_function("load_and_verify_2000_rule_bundle", |b| b.iter(|| black_box(load(&bytes, &keys).map(|v| v.content().rules.len()))));
+    group.bench_function("load_and_verify_2000_rule_bundle", |b| {
+        b.iter(|| black_box(load(&bytes, &keys).map(|v| v.content().rules.len())))
+    });
     group.bench_function("parse_inventory_1000_packages", |b| {
         b.iter(|| black_box(Inventory::from_json_str(&inventory_json).map(|i| i.managers.len())))
     });

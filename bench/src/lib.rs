@@ -93,14 +93,28 @@ mod tests {
 /// environment and device group, with `packages` installed packages spread over the seven
 /// managers the policies use (some of them the policies' packages, at varied versions).
 pub fn generated_inventory(packages: usize) -> String {
-    let managers = ["homebrew_formula", "npm", "pip", "cargo", "mise", "homebrew_cask", "rubygems"];
+    let managers = [
+        "homebrew_formula",
+        "npm",
+        "pip",
+        "cargo",
+        "mise",
+        "homebrew_cask",
+        "rubygems",
+    ];
     let mut per_manager: Vec<Vec<String>> = vec![Vec::new(); managers.len()];
     for i in 0..packages {
         let m = i % managers.len();
         // The first 400 numbers are the policies' packages (`pkg{n}` with n % 7 == manager).
-        let name = if i < 400 { format!("pkg{i}") } else { format!("extra{i}") };
+        let name = if i < 400 {
+            format!("pkg{i}")
+        } else {
+            format!("extra{i}")
+        };
         let version = format!("1.{}.{}", i % 7, i % 3);
-        per_manager[m].push(format!("{{\"name\":\"{name}\",\"versions\":[\"{version}\"]}}"));
+        per_manager[m].push(format!(
+            "{{\"name\":\"{name}\",\"versions\":[\"{version}\"]}}"
+        ));
     }
     let managers_json: Vec<String> = managers
         .iter()

@@ -12,12 +12,11 @@ use crate::bundle::{self, Level, Mode, RuleEntry, RuleKind, CAP_GUARDED};
 use crate::facts::DEVICE_FIELDS;
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
-use crate::package::normalize_name;
+use crate::package::normalize_name_cow;
 use crate::record::*;
 use crate::version::Version;
 use crate::vm::{self, DeviceEnv, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// An inventory older than this (relative to the evaluation time) makes the record unknown.
 pub const STALE_AFTER_SECONDS: i64 = 7 * 24 * 3600;
@@ -266,39 +265,68 @@ impl<'a> Evaluator<'a> {
         let scheme = self.b.scheme(m);
         let id = c.str(c.managers[m as usize].id);
         let inventoried = self.inv.managers.iter().find(|x| x.id == id);
-        // Installed packages by normalized name.
-        let mut installed: BTreeMap<String, &Package> = BTreeMap::new();
-        if let Some(inv) = inventoried {
-            for p in &inv.packages {
-                installed.insert(normalize_name(scheme, &p.name), p);
-            }
-        }
-        let mut names: BTreeSet<&str> = installed.keys().map(String::as_str).collect();
+        // The glob rules of this manager bound to the device: usually a handful.
+        let globs: Vec<u32> = self.b.glob_index[m as usize]
+            .iter()
+            .copied()
+            .filter(|&r| self.bound_to_device(c.rules[r as usize].origin))
+            .collect();
+        // Installed packages by normalized name (borrowed when normalizing changes nothing),
+        // merged in name order with the required names that are not installed.
+        let mut installed: Vec<(std::borrow::Cow<'_, str>, &Package)> = inventoried
+            .map(|inv| {
+                inv.packages
+                    .iter()
+                    .map(|p| (normalize_name_cow(scheme, &p.name), p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        installed.sort_by(|a, b| a.0.cmp(&b.0));
         let exact = &self.b.exact_index[m as usize];
-        for (name, rules) in exact {
-            if rules
-                .iter()
-                .any(|&r| self.bound_to_device(c.rules[r as usize].origin))
-            {
-                names.insert(name.as_str());
+        let mut absent: Vec<&str> = exact
+            .iter()
+            .filter(|(name, rules)| {
+                rules
+                    .iter()
+                    .any(|&r| self.bound_to_device(c.rules[r as usize].origin))
+                    && installed
+                        .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_str()))
+                        .is_err()
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        absent.sort_unstable();
+        let (mut i, mut j) = (0, 0);
+        while i < installed.len() || j < absent.len() {
+            let take_installed =
+                j >= absent.len() || (i < installed.len() && installed[i].0.as_ref() < absent[j]);
+            if take_installed {
+                let (name, package) = &installed[i];
+                i += 1;
+                // Installed packages no rule mentions are the common case: no work, no allocation.
+                let mentioned = exact.contains_key(name.as_ref())
+                    || globs
+                        .iter()
+                        .any(|&r| name.starts_with(c.str(c.rules[r as usize].pattern)));
+                if mentioned {
+                    self.package(m, name, Some(package), true, &globs);
+                }
+            } else {
+                let name = absent[j];
+                j += 1;
+                self.package(m, name, None, inventoried.is_some(), &globs);
             }
-        }
-        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
-        for name in names {
-            let package = installed.get(&name).copied();
-            self.package(m, &name, package, inventoried.is_some());
         }
     }
 
     /// The applicable rules for one package, split into package rules and pins.
-    fn candidates(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
+    fn candidates(&mut self, m: u32, name: &str, globs: &[u32]) -> (Vec<u32>, Vec<u32>) {
         let c = self.c;
         let mut rules = Vec::new();
         let exact = self.b.exact_index[m as usize]
             .get(name)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let globs = &self.b.glob_index[m as usize];
         for &r in exact.iter().chain(globs.iter()) {
             let rule = &c.rules[r as usize];
             if rule.glob && !name.starts_with(c.str(rule.pattern)) {
@@ -383,8 +411,15 @@ impl<'a> Evaluator<'a> {
         );
     }
 
-    fn package(&mut self, m: u32, name: &str, package: Option<&Package>, inventoried: bool) {
-        let (mut rules, pins) = self.candidates(m, name);
+    fn package(
+        &mut self,
+        m: u32,
+        name: &str,
+        package: Option<&Package>,
+        inventoried: bool,
+        globs: &[u32],
+    ) {
+        let (mut rules, pins) = self.candidates(m, name, globs);
         if rules.is_empty() && pins.is_empty() {
             return;
         }
@@ -859,14 +894,14 @@ pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) 
                 .map_or_else(|| scope_name(Level::Department), Value::str),
             "team" => Value::str(inv.scopes.team.as_deref().unwrap_or("")),
             "environment" => Value::str(inv.scopes.environment.as_deref().unwrap_or("")),
-            "groups" => Value::List(Rc::new(
+            "groups" => Value::List(Arc::new(
                 inv.scopes
                     .device_groups
                     .iter()
                     .map(|g| Value::str(g))
                     .collect(),
             )),
-            "facts" => Value::Map(Rc::new(inv.device.facts.clone())),
+            "facts" => Value::Map(Arc::new(inv.device.facts.clone())),
             _ => Value::Null,
         })
         .collect();

@@ -21,3 +21,16 @@ pub mod package;
 pub mod record;
 pub mod version;
 pub mod vm;
+
+#[cfg(test)]
+mod tests {
+    /// The agent shares a loaded bundle and inventories across threads.
+    #[test]
+    fn bundles_inventories_and_records_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::load::VerifiedBundle>();
+        send_sync::<crate::inventory::Inventory>();
+        send_sync::<crate::record::ComplianceRecord>();
+        send_sync::<crate::load::LoadError>();
+    }
+}

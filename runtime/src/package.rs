@@ -28,6 +28,25 @@ pub fn normalize_name(scheme: Scheme, name: &str) -> String {
     }
 }
 
+/// [`normalize_name`] without allocating when the name is already in normal form.
+pub fn normalize_name_cow(scheme: Scheme, name: &str) -> std::borrow::Cow<'_, str> {
+    let unchanged = match scheme {
+        Scheme::Pep440 => {
+            !name
+                .bytes()
+                .any(|b| b.is_ascii_uppercase() || b == b'_' || b == b'.')
+                && !name.contains("--")
+        }
+        Scheme::Homebrew => !name.bytes().any(|b| b.is_ascii_uppercase()),
+        _ => true,
+    };
+    if unchanged {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(normalize_name(scheme, name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +63,16 @@ mod tests {
             "python@3.12"
         );
         assert_eq!(normalize_name(Scheme::Semver, "@Types/Node"), "@Types/Node");
+        for (scheme, name) in [
+            (Scheme::Pep440, "a--b"),
+            (Scheme::Pep440, "Django"),
+            (Scheme::Pep440, "ok-name"),
+            (Scheme::Homebrew, "Git"),
+        ] {
+            assert_eq!(
+                normalize_name_cow(scheme, name),
+                normalize_name(scheme, name)
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@
 use crate::facts::DEVICE_FIELDS;
 use crate::version::{DottedVersion, Scheme};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Longest list or map a condition may iterate (the inventory parser enforces it), which is
 /// what makes the cost of a macro statically bounded.
@@ -124,16 +124,16 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Double(f64),
-    Str(Rc<str>),
-    Version(Rc<DottedVersion>),
-    List(Rc<Vec<Value>>),
-    Map(Rc<BTreeMap<String, Value>>),
+    Str(Arc<str>),
+    Version(Arc<DottedVersion>),
+    List(Arc<Vec<Value>>),
+    Map(Arc<BTreeMap<String, Value>>),
     Error(EvalError),
 }
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Rc::from(s))
+        Value::Str(Arc::from(s))
     }
 
     /// From inventory JSON (bounded: longer collections and deeper nesting are cut by the
@@ -147,13 +147,13 @@ impl Value {
                 None => Value::Double(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(s) => Value::str(s),
-            serde_json::Value::Array(a) => Value::List(Rc::new(
+            serde_json::Value::Array(a) => Value::List(Arc::new(
                 a.iter()
                     .take(MAX_COLLECTION)
                     .map(Value::from_json)
                     .collect(),
             )),
-            serde_json::Value::Object(o) => Value::Map(Rc::new(
+            serde_json::Value::Object(o) => Value::Map(Arc::new(
                 o.iter()
                     .take(MAX_COLLECTION)
                     .map(|(k, v)| (k.clone(), Value::from_json(v)))
@@ -683,11 +683,11 @@ impl Machine<'_> {
         read_u32(self.code, at).ok_or(EvalError::Malformed)
     }
 
-    fn string(&self, at: usize) -> Result<Rc<str>, EvalError> {
+    fn string(&self, at: usize) -> Result<Arc<str>, EvalError> {
         let i = self.u32_at(at)? as usize;
         self.strings
             .get(i)
-            .map(|s| Rc::from(s.as_str()))
+            .map(|s| Arc::from(s.as_str()))
             .ok_or(EvalError::Malformed)
     }
 
@@ -915,7 +915,7 @@ impl Machine<'_> {
                             }
                         }) {
                             Some(e) => Value::Error(e),
-                            None => Value::List(Rc::new(items)),
+                            None => Value::List(Arc::new(items)),
                         },
                     );
                 }
@@ -933,7 +933,7 @@ impl Machine<'_> {
                     let v = Self::pop(stack)?;
                     stack.push(match v {
                         Value::Str(s) => match DottedVersion::parse(Scheme::Dotted, &s) {
-                            Ok(v) => Value::Version(Rc::new(v)),
+                            Ok(v) => Value::Version(Arc::new(v)),
                             Err(_) => Value::Error(EvalError::BadConversion),
                         },
                         Value::Error(e) => Value::Error(e),
@@ -1030,7 +1030,7 @@ impl Machine<'_> {
             iter::ALL => Value::Bool(true),
             iter::EXISTS => Value::Bool(false),
             iter::EXISTS_ONE => Value::Bool(count == 1),
-            _ => Value::List(Rc::new(out)),
+            _ => Value::List(Arc::new(out)),
         })
     }
 }
@@ -1072,7 +1072,7 @@ fn arith(opcode: u8, a: Value, b: Value) -> Value {
         (Value::List(x), Value::List(y)) if opcode == op::ADD => {
             let mut v = x.as_ref().clone();
             v.extend(y.iter().cloned());
-            Value::List(Rc::new(v))
+            Value::List(Arc::new(v))
         }
         _ => Value::Error(EvalError::TypeMismatch),
     }

@@ -8,7 +8,7 @@ use hpl_runtime::facts::DEVICE_FIELDS;
 use hpl_runtime::vm::{self, DeviceEnv, Value};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 fn int() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
@@ -147,8 +147,8 @@ fn env(d: &Device) -> DeviceEnv {
         .map(|f| match f.path {
             "arch" => Value::str(d.arch),
             "ring" => Value::str(d.ring),
-            "groups" => Value::List(Rc::new(d.groups.iter().map(|g| Value::str(g)).collect())),
-            "facts" => Value::Map(Rc::new(facts.clone())),
+            "groups" => Value::List(Arc::new(d.groups.iter().map(|g| Value::str(g)).collect())),
+            "facts" => Value::Map(Arc::new(facts.clone())),
             _ => Value::str(""),
         })
         .collect();

@@ -23,25 +23,48 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let files = hpl_compiler::driver::load_files(&[PathBuf::from("../examples/acme")]).expect("examples");
+        let files = hpl_compiler::driver::load_files(&[PathBuf::from("../examples/acme")])
+            .expect("examples");
         let analysis = hpl_compiler::analyze_sources(files, CheckOptions::default());
         let key = SigningKey::from_bytes(&[3; 32]);
-        let options = BuildOptions { bundle_version: 1, issued_at: 1_795_900_000, expires_at: None, root: None };
+        let options = BuildOptions {
+            bundle_version: 1,
+            issued_at: 1_795_900_000,
+            expires_at: None,
+            root: None,
+        };
         let bytes = build_bundle(&analysis, &options, &[&key]).expect("build");
         let content = open_envelope(&bytes).expect("envelope").0.to_vec();
         let mut keys = TrustedKeys::new();
         keys.add(key.verifying_key().as_bytes()).expect("key");
         let inventories = ["platform-noncompliant", "contractor-web", "pilot-mixed"]
             .iter()
-            .map(|d| Inventory::from_json_str(&std::fs::read_to_string(format!("../examples/devices/{d}.json")).expect("read")).expect("inventory"))
+            .map(|d| {
+                Inventory::from_json_str(
+                    &std::fs::read_to_string(format!("../examples/devices/{d}.json"))
+                        .expect("read"),
+                )
+                .expect("inventory")
+            })
             .collect();
-        Fixture { key, keys, content, inventories }
+        Fixture {
+            key,
+            keys,
+            content,
+            inventories,
+        }
     })
 }
 
 fn resign(f: &Fixture, content: &[u8]) -> Vec<u8> {
     let sign = |hash: &[u8; 32]| f.key.sign(hash).to_bytes();
-    sign_bundle(content, &[SigningInput { key_id: key_id(f.key.verifying_key().as_bytes()), sign: &sign }])
+    sign_bundle(
+        content,
+        &[SigningInput {
+            key_id: key_id(f.key.verifying_key().as_bytes()),
+            sign: &sign,
+        }],
+    )
 }
 
 proptest! {
