@@ -1211,3 +1211,108 @@ pub fn disassemble(code: &[u8], strings: &[String]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reject(code: &[u8]) -> &'static str {
+        match verify(code, 2) {
+            Ok(_) => panic!("accepted {code:?}"),
+            Err(e) => e.reason,
+        }
+    }
+
+    fn env() -> DeviceEnv {
+        DeviceEnv {
+            fields: DEVICE_FIELDS.iter().map(|_| Value::str("x")).collect(),
+        }
+    }
+
+    #[test]
+    fn the_verifier_rejects_malformed_programs() {
+        assert_eq!(reject(&[]), "a condition leaves exactly one value");
+        assert_eq!(
+            reject(&[op::TRUE, op::TRUE]),
+            "a condition leaves exactly one value"
+        );
+        assert_eq!(reject(&[op::NOT]), "stack underflow");
+        assert_eq!(reject(&[0xEE]), "unknown opcode");
+        assert_eq!(reject(&[op::STR, 9, 0, 0, 0]), "string index out of range");
+        assert_eq!(reject(&[op::INT, 1, 2]), "truncated operand");
+        assert_eq!(reject(&[op::FIELD, 200]), "unknown device field");
+        // A jump past the end of the program.
+        assert_eq!(
+            reject(&[op::TRUE, op::JUMP_IF_FALSE, 50, 0, 0, 0, op::TRUE, op::AND]),
+            "jump out of range"
+        );
+        // A short-circuit jump that does not land after its AND.
+        assert_eq!(
+            reject(&[op::TRUE, op::JUMP_IF_FALSE, 1, 0, 0, 0, op::TRUE, op::AND]),
+            "unbalanced short-circuit operand"
+        );
+        // Operand kinds: NOT of an int, SUB of strings.
+        assert_eq!(
+            reject(&[op::INT, 1, 0, 0, 0, 0, 0, 0, 0, op::NOT]),
+            "operand of the wrong kind"
+        );
+        assert_eq!(
+            reject(&[op::STR, 0, 0, 0, 0, op::STR, 0, 0, 0, 0, op::SUB]),
+            "operand of the wrong kind"
+        );
+        // A macro body without END, and a variable outside any macro.
+        assert_eq!(
+            reject(&[op::FIELD, 9, op::ITER, 0, 1, 0, 0, 0, op::TRUE]),
+            "macro body must leave one value and end with END"
+        );
+        assert_eq!(reject(&[op::LOCAL, 0]), "macro variable out of scope");
+        // A condition that is not a bool.
+        assert_eq!(
+            reject(&[op::INT, 1, 0, 0, 0, 0, 0, 0, 0]),
+            "a condition is a bool"
+        );
+    }
+
+    #[test]
+    fn macro_cost_is_bounded_by_the_largest_collection() {
+        // device.groups.all(g, true)
+        let code = [
+            op::FIELD,
+            9,
+            op::ITER,
+            iter::ALL,
+            2,
+            0,
+            0,
+            0,
+            op::TRUE,
+            op::END,
+        ];
+        let p = verify(&code, 0).expect("valid");
+        assert_eq!(p.cost(), 2 + 3 * MAX_COLLECTION as u64);
+        assert_eq!(
+            run(&p, &[], &env()),
+            Value::Error(EvalError::TypeMismatch),
+            "groups is a string in this env"
+        );
+    }
+
+    #[test]
+    fn the_interpreter_never_panics_on_unverified_code() {
+        let strings = vec!["a".to_string()];
+        for code in [
+            &[op::NOT][..],
+            &[op::JUMP, 255, 255, 255, 255],
+            &[op::LOCAL, 3],
+            &[op::ITER, 0, 255, 255, 255, 255],
+            &[op::BRANCH, 1],
+        ] {
+            let p = Program {
+                code: code.to_vec(),
+                max_stack: 1,
+                cost: 100,
+            };
+            let _ = run(&p, &strings, &env());
+        }
+    }
+}
