@@ -21,6 +21,7 @@ pub mod package;
 pub mod record;
 pub mod version;
 pub mod vm;
+pub mod window;
 
 #[cfg(test)]
 mod tests {
