@@ -583,19 +583,27 @@ pub fn table(r: &ComplianceRecord) -> String {
     if !r.remediation.is_empty() {
         let _ = writeln!(w, "\nremediation");
         for x in &r.remediation {
-            let confirm = if x.needs_confirmation {
-                "needs confirmation"
+            let when = if x.manual {
+                format!(
+                    "manual: {}",
+                    x.note.as_deref().unwrap_or("the manager cannot do it")
+                )
+            } else if x.automatic {
+                "automatic now".to_string()
+            } else if let Some(t) = &x.not_before {
+                format!("automatic from {t}")
             } else {
-                "automatic"
+                "needs confirmation".to_string()
             };
+            let guarded = if x.guarded { ", guarded" } else { "" };
+            let to =
+                x.to.as_deref()
+                    .map(|t| format!(" to {t}"))
+                    .unwrap_or_default();
             let _ = writeln!(
                 w,
-                "  {:<10} {}:{}  ({}, {confirm}{})",
-                x.action,
-                x.manager,
-                x.package,
-                x.mode,
-                if x.guarded { ", guarded" } else { "" }
+                "  {:<10} {}:{}{to}  ({}, {} phase{guarded}, {when})",
+                x.action, x.manager, x.package, x.mode, x.phase
             );
         }
     }

@@ -8,7 +8,9 @@
 //! A version the scheme cannot read, a condition that errs, a manager the inventory does not
 //! list for a required package: the rule is `unknown`, never compliant.
 
-use crate::bundle::{self, Level, Mode, RuleEntry, RuleKind, CAP_GUARDED};
+use crate::bundle::{
+    self, Level, Mode, RuleEntry, RuleKind, CAP_DOWNGRADE, CAP_GUARDED, CAP_NATIVE_PIN,
+};
 use crate::facts::DEVICE_FIELDS;
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
@@ -16,6 +18,7 @@ use crate::package::normalize_name_cow;
 use crate::record::*;
 use crate::version::Version;
 use crate::vm::{self, DeviceEnv, Value};
+use crate::window::UpgradeWindow;
 use std::sync::Arc;
 
 /// An inventory older than this (relative to the evaluation time) makes the record unknown.
@@ -23,7 +26,34 @@ pub const STALE_AFTER_SECONDS: i64 = 7 * 24 * 3600;
 
 /// Evaluates `inventory` against `bundle` at `now` (Unix seconds).
 pub fn evaluate(bundle: &VerifiedBundle, inventory: &Inventory, now: i64) -> ComplianceRecord {
-    let mut e = Evaluator::new(bundle, inventory, now);
+    evaluate_with(bundle, inventory, now, &Settings::default())
+}
+
+/// Device settings that come from MDM (see [`crate::config`]): the mode cap and the zone of
+/// windows declared `local`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode_cap: Option<Mode>,
+    pub local_zone: jiff::tz::TimeZone,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode_cap: None,
+            local_zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+}
+
+/// [`evaluate`] with the device's settings.
+pub fn evaluate_with(
+    bundle: &VerifiedBundle,
+    inventory: &Inventory,
+    now: i64,
+    settings: &Settings,
+) -> ComplianceRecord {
+    let mut e = Evaluator::new(bundle, inventory, now, settings);
     e.run();
     e.finish()
 }
@@ -33,7 +63,7 @@ pub fn timestamp(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
 
-struct Evaluator<'a> {
+pub(crate) struct Evaluator<'a> {
     b: &'a VerifiedBundle,
     c: &'a bundle::BundleContent,
     inv: &'a Inventory,
@@ -46,7 +76,8 @@ struct Evaluator<'a> {
     results: Vec<Option<Outcome>>,
     toolchain_results: Vec<Option<Outcome>>,
     unknown: Vec<UnknownReason>,
-    violations: Vec<(Violation, Mode, u32)>,
+    violations: Vec<(Violation, Mode, u32, u32)>,
+    pub(crate) settings: &'a Settings,
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -60,7 +91,12 @@ fn rank(o: Outcome) -> u8 {
 }
 
 impl<'a> Evaluator<'a> {
-    fn new(b: &'a VerifiedBundle, inv: &'a Inventory, now: i64) -> Evaluator<'a> {
+    pub(crate) fn new(
+        b: &'a VerifiedBundle,
+        inv: &'a Inventory,
+        now: i64,
+        settings: &'a Settings,
+    ) -> Evaluator<'a> {
         let c = b.content();
         let mut in_path = vec![false; c.scopes.len()];
         in_path[0] = true;
@@ -125,6 +161,7 @@ impl<'a> Evaluator<'a> {
             toolchain_results: vec![None; c.toolchains.len()],
             unknown,
             violations: Vec::new(),
+            settings,
         }
     }
 
@@ -400,7 +437,8 @@ impl<'a> Evaluator<'a> {
             reason: (r.because != bundle::NONE).then(|| self.c.str(r.because).to_string()),
         };
         let mode = self.rule_mode(r);
-        self.violations.push((v, mode, m));
+        let policy = self.c.origins[r.origin as usize].policy;
+        self.violations.push((v, mode, m, policy));
         self.set_result(
             rule,
             if severity == Severity::Warning {
@@ -765,35 +803,134 @@ impl<'a> Evaluator<'a> {
                     rule: self.origin(t.origin),
                     reason: None,
                 };
-                let mode = c.policies[c.origins[t.origin as usize].policy as usize].mode;
-                self.violations.push((v, mode, u32::MAX));
+                let policy = c.origins[t.origin as usize].policy;
+                let mode = c.policies[policy as usize].mode;
+                self.violations.push((v, mode, u32::MAX, policy));
             }
             self.toolchain_results[i] = Some(outcome);
         }
     }
 
-    fn finish(self) -> ComplianceRecord {
+    /// The effective mode of a policy on this device: MDM may cap it, never raise it.
+    pub(crate) fn effective_mode(&self, mode: Mode) -> Mode {
+        match self.settings.mode_cap {
+            Some(cap) if cap < mode => cap,
+            _ => mode,
+        }
+    }
+
+    /// The policy's upgrade windows that apply to this device.
+    fn windows(&mut self, policy: u32) -> Vec<UpgradeWindow> {
         let c = self.c;
-        let mut remediation = Vec::new();
-        for (v, mode, m) in &self.violations {
-            if *mode == Mode::Observe || v.action == "manual" {
-                continue;
+        let mut out = Vec::new();
+        for w in c.windows.iter().filter(|w| w.policy == policy) {
+            let origin = c.policies.get(policy as usize).map_or(0, |_| 0);
+            let _ = origin;
+            if w.condition != bundle::NONE {
+                let cond_origin = c
+                    .conditions
+                    .get(w.condition as usize)
+                    .map_or(0, |x| x.origin);
+                if self.condition(w.condition, cond_origin) != Some(true) {
+                    continue;
+                }
             }
-            let guarded = c
-                .managers
-                .get(*m as usize)
-                .is_some_and(|mg| mg.capabilities & CAP_GUARDED != 0);
-            remediation.push(Remediation {
-                action: v.action,
-                manager: v.manager.clone(),
-                package: v.package.clone(),
-                mode: mode.name(),
-                needs_confirmation: *mode == Mode::Assist || guarded,
-                guarded,
-                not_before: None,
+            let zone = if w.zone == bundle::NONE {
+                self.settings.local_zone.clone()
+            } else {
+                jiff::tz::TimeZone::get(c.str(w.zone)).unwrap_or(jiff::tz::TimeZone::UTC)
+            };
+            out.push(UpgradeWindow {
+                days: w.days,
+                start_minute: w.start_minute,
+                end_minute: w.end_minute,
+                zone,
             });
         }
-        let violations: Vec<Violation> = self.violations.into_iter().map(|(v, _, _)| v).collect();
+        out
+    }
+
+    /// The remediation plan: per mode, windows, manager capabilities; in authority-phase order.
+    fn plan(&mut self) -> Vec<Remediation> {
+        let c = self.c;
+        let now = jiff::Timestamp::from_second(self.now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let violations: Vec<(Violation, Mode, u32, u32)> = self.violations.clone();
+        let mut plan = Vec::new();
+        for (v, mode, m, policy) in &violations {
+            let Some(manager) = c.managers.get(*m as usize) else {
+                continue;
+            };
+            let mode = self.effective_mode(*mode);
+            if mode == Mode::Observe {
+                continue;
+            }
+            let guarded = manager.capabilities & CAP_GUARDED != 0;
+            let mut manual = false;
+            let mut note = None;
+            if v.action == "downgrade" && manager.capabilities & CAP_DOWNGRADE == 0 {
+                manual = true;
+                note = Some(format!(
+                    "{} cannot downgrade: uninstall {} and install a version in `{}` by hand",
+                    v.manager, v.package, v.expected
+                ));
+            }
+            let pin =
+                (v.action == "pin").then_some(if manager.capabilities & CAP_NATIVE_PIN != 0 {
+                    "native"
+                } else {
+                    "virtual"
+                });
+            let mut automatic = false;
+            let mut not_before = None;
+            if mode == Mode::Enforce && !guarded && !manual {
+                let windows = self.windows(*policy);
+                if windows.is_empty() || windows.iter().any(|w| w.is_open(now)) {
+                    automatic = true;
+                } else {
+                    not_before = windows
+                        .iter()
+                        .filter_map(|w| w.next_open(now))
+                        .min()
+                        .map(|t| timestamp(t.as_second()));
+                }
+            }
+            let to = match v.category {
+                Category::VersionOutOfRange | Category::PinMismatch => Some(v.expected.clone()),
+                Category::MissingRequired if v.expected != "present" => Some(v.expected.clone()),
+                _ => None,
+            };
+            plan.push((
+                manager.phase,
+                Remediation {
+                    action: v.action,
+                    manager: v.manager.clone(),
+                    package: v.package.clone(),
+                    mode: mode.name(),
+                    needs_confirmation: !automatic && not_before.is_none(),
+                    guarded,
+                    not_before,
+                    phase: ["authoritative", "standard", "guarded"]
+                        .get(manager.phase as usize)
+                        .copied()
+                        .unwrap_or("standard"),
+                    automatic,
+                    manual,
+                    note,
+                    to,
+                    pin,
+                },
+            ));
+        }
+        // Helm's authority phases: authoritative managers first, then standard, then guarded.
+        plan.sort_by(|a, b| a.0.cmp(&b.0));
+        plan.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn finish(mut self) -> ComplianceRecord {
+        let c = self.c;
+        let remediation = self.plan();
+        let violations: Vec<Violation> =
+            self.violations.into_iter().map(|(v, _, _, _)| v).collect();
         let state = if violations.iter().any(|v| v.severity == Severity::Error) {
             State::NonCompliant
         } else if !self.unknown.is_empty() {

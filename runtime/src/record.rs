@@ -118,9 +118,26 @@ pub struct Remediation {
     pub manager: String,
     pub package: String,
     pub mode: &'static str,
+    /// The user must confirm (assist mode, guarded managers, manual steps).
     pub needs_confirmation: bool,
     pub guarded: bool,
+    /// In enforce mode, the opening of the next upgrade window when none is open now.
     pub not_before: Option<String>,
+    /// Helm's authority phase of the manager: `authoritative`, `standard`, `guarded`; the plan
+    /// is in this order.
+    pub phase: &'static str,
+    /// The agent may run it now without asking.
+    pub automatic: bool,
+    /// The manager cannot do it (e.g. Homebrew cannot downgrade): a person must.
+    pub manual: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The version or range to reach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// For pins: `native` (the manager pins) or `virtual` (the agent holds the version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]

@@ -348,6 +348,7 @@ struct Placement<'p> {
 }
 
 pub struct Reference<'a> {
+    now: i64,
     analysis: &'a Analysis,
     inventory: &'a Inventory,
     device: Device,
@@ -464,6 +465,7 @@ pub fn evaluate(
         ),
     );
     let mut r = Reference {
+        now,
         analysis,
         inventory,
         device: Device { fields },
@@ -641,16 +643,90 @@ impl<'a> Reference<'a> {
         if let Some(b) = &pl.rule.because {
             v["reason"] = json!(b);
         }
-        self.violations.push(v);
-        let mode = self.p().policies[pl.rule.policy.0 as usize].mode;
-        let mode_name = match mode {
+        self.violations.push(v.clone());
+        let policy = &self.p().policies[pl.rule.policy.0 as usize];
+        let mode_name = match policy.mode {
             hpl_compiler::program::Mode::Observe => None,
             hpl_compiler::program::Mode::Assist => Some("assist"),
             hpl_compiler::program::Mode::Enforce => Some("enforce"),
         };
         if let Some(mode_name) = mode_name {
-            self.remediation.push(json!({"action": action, "manager": manager, "package": package, "mode": mode_name,
-                "needs_confirmation": mode_name == "assist" || guarded, "guarded": guarded, "not_before": null}));
+            let m = self
+                .p()
+                .catalog
+                .managers
+                .iter()
+                .find(|x| x.id == manager)
+                .expect("manager");
+            let manual = action == "downgrade" && !m.capabilities.downgrade;
+            let phase = match m.phase {
+                hpl_compiler::program::Phase::Authoritative => "authoritative",
+                hpl_compiler::program::Phase::Standard => "standard",
+                hpl_compiler::program::Phase::Guarded => "guarded",
+            };
+            // Enforce: automatic when no window applies or one is open now, else scheduled.
+            let (mut automatic, mut not_before) = (false, None);
+            if mode_name == "enforce" && !guarded && !manual {
+                let now = jiff::Timestamp::from_second(self.now).expect("now");
+                let windows: Vec<hpl_runtime::window::UpgradeWindow> = policy
+                    .windows
+                    .iter()
+                    .zip(
+                        self.analysis
+                            .checked
+                            .windows
+                            .get(pl.rule.policy.0 as usize)
+                            .into_iter()
+                            .flatten(),
+                    )
+                    .filter(|(w, _)| match &w.clauses.when {
+                        None => true,
+                        Some(c) => {
+                            matches!(eval(c, &self.device, &mut Vec::new()), Ok(Val::Bool(true)))
+                        }
+                    })
+                    .map(|(_, spec)| hpl_runtime::window::UpgradeWindow {
+                        days: spec
+                            .days
+                            .iter()
+                            .enumerate()
+                            .fold(0u8, |acc, (i, &on)| acc | (u8::from(on) << i)),
+                        start_minute: spec.start_minute,
+                        end_minute: spec.end_minute,
+                        zone: spec.zone.as_ref().map_or(jiff::tz::TimeZone::UTC, |z| {
+                            jiff::tz::TimeZone::get(z).expect("zone")
+                        }),
+                    })
+                    .collect();
+                if windows.is_empty() || windows.iter().any(|w| w.is_open(now)) {
+                    automatic = true;
+                } else {
+                    not_before = windows
+                        .iter()
+                        .filter_map(|w| w.next_open(now))
+                        .min()
+                        .map(|t| t.to_string());
+                }
+            }
+            let mut r = json!({"action": action, "manager": manager, "package": package, "mode": mode_name,
+                "needs_confirmation": !automatic && not_before.is_none(), "guarded": guarded, "not_before": not_before,
+                "phase": phase, "automatic": automatic, "manual": manual});
+            if manual {
+                r["note"] = json!(format!("{manager} cannot downgrade: uninstall {package} and install a version in `{}` by hand", v["expected"].as_str().unwrap_or("")));
+            }
+            if matches!(category, "version_out_of_range" | "pin_mismatch")
+                || (category == "missing_required" && v["expected"] != "present")
+            {
+                r["to"] = v["expected"].clone();
+            }
+            if action == "pin" {
+                r["pin"] = json!(if m.capabilities.native_pin {
+                    "native"
+                } else {
+                    "virtual"
+                });
+            }
+            self.remediation.push(r);
         }
         self.result(pl, if warn { Outcome::Warn } else { Outcome::Fail });
     }

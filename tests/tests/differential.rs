@@ -110,17 +110,21 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
 
 fn policy_set() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        (prop::collection::vec(prop_oneof![3 => 0usize..1, 2 => 1usize..2, 2 => 3usize..4, 2 => 8usize..9, 1 => 0usize..10], 1..3), 0usize..3, prop::collection::vec(rule_spec(), 1..9), prop::option::weighted(0.3, 0usize..10)),
+        (prop::collection::vec(prop_oneof![3 => 0usize..1, 2 => 1usize..2, 2 => 3usize..4, 2 => 8usize..9, 1 => 0usize..10], 1..3), 0usize..3, prop::collection::vec(rule_spec(), 1..9), prop::option::weighted(0.3, 0usize..10), prop::option::weighted(0.5, 0usize..4)),
         1..6,
     )
     .prop_map(|policies| {
         let mut s = SCOPES.to_string();
-        for (i, (scopes, mode, rules, toolchain_cond)) in policies.iter().enumerate() {
+        for (i, (scopes, mode, rules, toolchain_cond, window)) in policies.iter().enumerate() {
             let mut refs: Vec<&str> = scopes.iter().map(|&x| SCOPE_REFS[x]).collect();
             refs.dedup();
             s.push_str(&format!("policy p{i} version {} {{\n  scope {}\n  mode {}\n", i + 1, refs.join(", "), ["observe", "assist", "enforce"][*mode]));
             for r in rules {
                 s.push_str(&format!("  {}\n", rule_text(r)));
+            }
+            if let Some(w) = window {
+                let windows = ["window mon-fri 01:00-05:00 \"Europe/Berlin\"", "window sat,sun 22:00-02:00 \"UTC\"", "window daily 00:00-24:00 \"UTC\"", "window wed 12:00-14:00 \"America/Los_Angeles\" when device.arch == \"arm64\""];
+                s.push_str(&format!("  {}\n", windows[w % windows.len()]));
             }
             if let Some(c) = toolchain_cond {
                 s.push_str(&format!("  toolchain python from mise when {}\n", CONDITIONS[c % CONDITIONS.len()]));
