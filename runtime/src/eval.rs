@@ -824,8 +824,6 @@ impl<'a> Evaluator<'a> {
         let c = self.c;
         let mut out = Vec::new();
         for w in c.windows.iter().filter(|w| w.policy == policy) {
-            let origin = c.policies.get(policy as usize).map_or(0, |_| 0);
-            let _ = origin;
             if w.condition != bundle::NONE {
                 let cond_origin = c
                     .conditions
@@ -922,7 +920,7 @@ impl<'a> Evaluator<'a> {
             ));
         }
         // Helm's authority phases: authoritative managers first, then standard, then guarded.
-        plan.sort_by(|a, b| a.0.cmp(&b.0));
+        plan.sort_by_key(|a| a.0);
         plan.into_iter().map(|(_, r)| r).collect()
     }
 
