@@ -811,6 +811,76 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    pub(crate) fn content(&self) -> &'a bundle::BundleContent {
+        self.c
+    }
+
+    pub(crate) fn bundle(&self) -> &'a VerifiedBundle {
+        self.b
+    }
+
+    pub(crate) fn inventory(&self) -> &'a Inventory {
+        self.inv
+    }
+
+    pub(crate) fn bound(&self, origin: u32) -> bool {
+        self.bound_to_device(origin)
+    }
+
+    pub(crate) fn applies(&mut self, condition: u32, origin: u32) -> Option<bool> {
+        self.condition(condition, origin)
+    }
+
+    pub(crate) fn origin_of(&self, origin: u32) -> RuleOrigin {
+        self.origin(origin)
+    }
+
+    /// The rules that apply to a package on this device: (package rules, pins, most specific
+    /// pin first).
+    pub(crate) fn applicable(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
+        let c = self.c;
+        let globs: Vec<u32> = self.b.glob_index[m as usize].iter().copied().filter(|&r| self.bound_to_device(c.rules[r as usize].origin)).collect();
+        let (rules, mut pins) = self.candidates(m, name, &globs);
+        pins.sort_by_key(|&r| (std::cmp::Reverse(self.rule_level(&c.rules[r as usize])), r));
+        (rules, pins)
+    }
+
+    pub(crate) fn denied_range_hit(&mut self, r: u32, package: &Package) -> Option<bool> {
+        let versions: Vec<Version> = package.versions.iter().filter_map(|v| self.b.scheme(self.c.rules[r as usize].manager).parse_version(v).ok()).collect();
+        self.in_denied_range(r, Some(&versions))
+    }
+
+    /// The winning non-final rule for a package (DESIGN §3), as if `target` were installed
+    /// (or the installed versions when `target` is `None`).
+    pub(crate) fn winner(&mut self, rules: &[u32], installed: Option<&Package>, target: Option<&Version>) -> Option<u32> {
+        let c = self.c;
+        let mut ordered: Vec<u32> = rules.iter().copied().filter(|&r| !c.rules[r as usize].is_final).collect();
+        ordered.sort_by_key(|&r| {
+            let rule = &c.rules[r as usize];
+            let kind_rank = match rule.kind {
+                RuleKind::Deny => 0,
+                RuleKind::Require => 1,
+                _ => 2,
+            };
+            (std::cmp::Reverse(self.rule_level(rule)), rule.glob, kind_rank, r)
+        });
+        for r in ordered {
+            let rule = &c.rules[r as usize];
+            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
+                let hit = match (target, installed) {
+                    (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)),
+                    (None, Some(p)) => self.denied_range_hit(r, p),
+                    (None, None) => Some(false),
+                };
+                if hit != Some(true) {
+                    continue;
+                }
+            }
+            return Some(r);
+        }
+        None
+    }
+
     /// The effective mode of a policy on this device: MDM may cap it, never raise it.
     pub(crate) fn effective_mode(&self, mode: Mode) -> Mode {
         match self.settings.mode_cap {

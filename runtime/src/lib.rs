@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod config;
+pub mod enforce;
 pub mod eval;
 pub mod facts;
 pub mod inventory;
