@@ -109,7 +109,7 @@ enum Command {
     /// Exit 0 compliant or warning, 3 non_compliant, 4 unknown, 1 error.
     Eval {
         /// A signed bundle (with --key).
-        #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+        #[arg(long, conflicts_with = "policy", required_unless_present_any = ["policy", "store"])]
         bundle: Option<PathBuf>,
         /// A trusted public key for --bundle (repeatable).
         #[arg(long, value_name = "KEY.pub")]
@@ -125,6 +125,73 @@ enum Command {
         at: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: RecordFormat,
+        /// Append audit events (JSON lines) to this file.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// The device's MDM managed configuration (JSON or plist): trusted keys, mode cap,
+        /// scope hints.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Evaluate against the active snapshot of this store (needs --config or --key).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "policy"])]
+        store: Option<PathBuf>,
+    },
+    /// May the agent run this action? Prints the decision as JSON.
+    /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
+    Authorize {
+        #[arg(long, conflicts_with = "policy")]
+        bundle: Option<PathBuf>,
+        #[arg(long, value_name = "KEY.pub")]
+        key: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        policy: Option<PathBuf>,
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "policy"])]
+        store: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, required = true)]
+        inventory: PathBuf,
+        /// The action as JSON: {"action":"upgrade","manager":"homebrew_formula","package":"terraform","to":"1.10.0"}
+        #[arg(long, required = true, value_name = "JSON")]
+        action: String,
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+    },
+    /// The offline snapshot store on a device.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SnapshotCommand {
+    /// Verify a bundle and install it atomically if it is newer than the active one.
+    Install {
+        bundle: PathBuf,
+        #[arg(long, required = true, value_name = "DIR")]
+        store: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "KEY.pub")]
+        key: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        #[arg(long, default_value = "local-device")]
+        device_id: String,
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+    },
+    /// Show the active snapshot (exit 0), or say there is none (exit 4).
+    Status {
+        #[arg(long, required = true, value_name = "DIR")]
+        store: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "KEY.pub")]
+        key: Vec<PathBuf>,
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
     },
 }
 
@@ -198,16 +265,81 @@ where
             inventory,
             at,
             format,
+            events,
+            config,
+            store,
         } => bundle_cmd::eval(
-            bundle.as_deref(),
-            &key,
-            policy.as_deref(),
+            &bundle_cmd::Source {
+                bundle,
+                keys: key,
+                policy,
+                store,
+                config,
+            },
             &inventory,
             at.as_deref(),
             format == RecordFormat::Json,
+            events.as_deref(),
             out,
             err,
         ),
+        Command::Authorize {
+            bundle,
+            key,
+            policy,
+            store,
+            config,
+            inventory,
+            action,
+            at,
+        } => bundle_cmd::authorize(
+            &bundle_cmd::Source {
+                bundle,
+                keys: key,
+                policy,
+                store,
+                config,
+            },
+            &inventory,
+            &action,
+            at.as_deref(),
+            out,
+            err,
+        ),
+        Command::Snapshot { command } => match command {
+            SnapshotCommand::Install {
+                bundle,
+                store,
+                config,
+                key,
+                events,
+                device_id,
+                at,
+            } => bundle_cmd::snapshot_install(
+                &bundle,
+                &store,
+                config.as_deref(),
+                &key,
+                events.as_deref(),
+                &device_id,
+                at.as_deref(),
+                out,
+                err,
+            ),
+            SnapshotCommand::Status {
+                store,
+                config,
+                key,
+                at,
+            } => bundle_cmd::snapshot_status(
+                &store,
+                config.as_deref(),
+                &key,
+                at.as_deref(),
+                out,
+                err,
+            ),
+        },
     };
     result.unwrap_or_else(|e| {
         let _ = writeln!(err, "error: cannot write output: {e}");

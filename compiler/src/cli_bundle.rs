@@ -9,10 +9,13 @@ use crate::diagnostics::render;
 use crate::driver::{analyze_sources, load_files, Analysis};
 use crate::lower::BuildOptions;
 use hpl_runtime::bundle::{decode_content, BundleContent, NONE};
-use hpl_runtime::eval::{evaluate, timestamp};
+use hpl_runtime::config::ManagedConfig;
+use hpl_runtime::enforce::{ActionRequest, Verdict};
+use hpl_runtime::eval::{evaluate_with, no_snapshot_record, timestamp, Settings};
 use hpl_runtime::inventory::{parse_timestamp, Inventory};
 use hpl_runtime::load::{hex, load, open_envelope, TrustedKeys};
 use hpl_runtime::record::{ComplianceRecord, State};
+use hpl_runtime::store::{install_event, SnapshotStore};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -416,91 +419,225 @@ pub fn describe(
     s
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn eval(
-    bundle: Option<&Path>,
+/// Where the bundle comes from, and the device's managed configuration.
+pub struct Source {
+    pub bundle: Option<PathBuf>,
+    pub keys: Vec<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub store: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+}
+
+fn parse_time(at: Option<&str>, err: Out<'_>) -> std::io::Result<Option<i64>> {
+    match at {
+        Some(text) => match parse_timestamp(text) {
+            Some(t) => Ok(Some(t)),
+            None => {
+                writeln!(err, "error: `{text}` is not an RFC 3339 timestamp")?;
+                Ok(None)
+            }
+        },
+        None => Ok(Some(jiff::Timestamp::now().as_second())),
+    }
+}
+
+fn read_config(
+    path: Option<&Path>,
+    err: Out<'_>,
+) -> std::io::Result<Result<Option<ManagedConfig>, ()>> {
+    let Some(path) = path else {
+        return Ok(Ok(None));
+    };
+    let Some(text) = read_text(path, err)? else {
+        return Ok(Err(()));
+    };
+    match ManagedConfig::parse(&text) {
+        Ok(c) => Ok(Ok(Some(c))),
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", path.display())?;
+            Ok(Err(()))
+        }
+    }
+}
+
+/// The keys to trust: the configuration's, else `--key` files.
+fn keys_for(
+    config: Option<&ManagedConfig>,
     keys: &[PathBuf],
-    policy: Option<&Path>,
+    err: Out<'_>,
+) -> std::io::Result<Option<TrustedKeys>> {
+    match config {
+        Some(c) => Ok(Some(c.trusted_keys.clone())),
+        None if keys.is_empty() => {
+            writeln!(err, "error: pass --key (or --config with trusted_keys)")?;
+            Ok(None)
+        }
+        None => trusted_keys(keys, err),
+    }
+}
+
+enum Loaded {
+    Bundle(Box<hpl_runtime::load::VerifiedBundle>),
+    /// A store without a valid snapshot.
+    NoSnapshot(String),
+}
+
+fn load_source(
+    source: &Source,
+    config: Option<&ManagedConfig>,
+    now: i64,
+    err: Out<'_>,
+) -> std::io::Result<Option<Loaded>> {
+    if let Some(dir) = &source.store {
+        let Some(keys) = keys_for(config, &source.keys, err)? else {
+            return Ok(None);
+        };
+        let store = match SnapshotStore::open(dir, keys, config.map(|c| c.tenant_id.clone())) {
+            Ok(s) => s,
+            Err(e) => {
+                writeln!(err, "error: cannot open the store {}: {e}", dir.display())?;
+                return Ok(None);
+            }
+        };
+        return Ok(Some(match store.active(now) {
+            Some(b) => Loaded::Bundle(Box::new(b)),
+            None => Loaded::NoSnapshot(format!(
+                "the store {} holds no valid, unexpired bundle",
+                dir.display()
+            )),
+        }));
+    }
+    if let Some(bundle) = &source.bundle {
+        let Some(keys) = keys_for(config, &source.keys, err)? else {
+            return Ok(None);
+        };
+        let bytes = match std::fs::read(bundle) {
+            Ok(b) => b,
+            Err(e) => {
+                writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
+                return Ok(None);
+            }
+        };
+        return Ok(match load(&bytes, &keys) {
+            Ok(b) => Some(Loaded::Bundle(Box::new(b))),
+            Err(e) => {
+                writeln!(
+                    err,
+                    "error: {} rejected ({}): {e}",
+                    bundle.display(),
+                    e.code()
+                )?;
+                None
+            }
+        });
+    }
+    if let Some(dir) = &source.policy {
+        let paths = vec![dir.to_path_buf()];
+        let Some(analysis) = analyze_dir(&paths, err)? else {
+            return Ok(None);
+        };
+        let options = BuildOptions {
+            bundle_version: 0,
+            issued_at: now,
+            expires_at: None,
+            root: root_of(&paths),
+        };
+        return Ok(match compile_verified(&analysis, &options) {
+            Ok(b) => Some(Loaded::Bundle(Box::new(b))),
+            Err(e) => {
+                writeln!(err, "error: {e}")?;
+                None
+            }
+        });
+    }
+    writeln!(err, "error: pass --bundle with --key, --policy, or --store")?;
+    Ok(None)
+}
+
+fn read_inventory(
+    path: &Path,
+    config: Option<&ManagedConfig>,
+    err: Out<'_>,
+) -> std::io::Result<Option<Inventory>> {
+    let Some(text) = read_text(path, err)? else {
+        return Ok(None);
+    };
+    match Inventory::from_json_str(&text) {
+        Ok(mut inv) => {
+            // MDM's scope hints add device groups.
+            if let Some(c) = config {
+                for g in &c.device_groups {
+                    if !inv.scopes.device_groups.contains(g) {
+                        inv.scopes.device_groups.push(g.clone());
+                    }
+                }
+            }
+            Ok(Some(inv))
+        }
+        Err(e) => {
+            writeln!(err, "error: {}: {e}", path.display())?;
+            Ok(None)
+        }
+    }
+}
+
+fn settings(config: Option<&ManagedConfig>) -> Settings {
+    Settings {
+        mode_cap: config.and_then(|c| c.mode_cap),
+        local_zone: jiff::tz::TimeZone::system(),
+    }
+}
+
+fn append_events(
+    path: Option<&Path>,
+    events: &[hpl_runtime::events::Event],
+    err: Out<'_>,
+) -> std::io::Result<bool> {
+    let Some(path) = path else { return Ok(true) };
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| hpl_runtime::events::append(&mut f, events));
+    if let Err(e) = result {
+        writeln!(
+            err,
+            "error: cannot append events to {}: {e}",
+            path.display()
+        )?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+pub fn eval(
+    source: &Source,
     inventory: &Path,
     at: Option<&str>,
     json: bool,
+    events: Option<&Path>,
     out: Out<'_>,
     err: Out<'_>,
 ) -> std::io::Result<i32> {
-    let now = match at {
-        Some(text) => match parse_timestamp(text) {
-            Some(t) => t,
-            None => {
-                writeln!(err, "error: --at `{text}` is not an RFC 3339 timestamp")?;
-                return Ok(1);
-            }
-        },
-        None => jiff::Timestamp::now().as_second(),
-    };
-    let verified = match (bundle, policy) {
-        (Some(bundle), _) => {
-            if keys.is_empty() {
-                writeln!(err, "error: --bundle needs at least one --key")?;
-                return Ok(1);
-            }
-            let Some(keys) = trusted_keys(keys, err)? else {
-                return Ok(1);
-            };
-            let bytes = match std::fs::read(bundle) {
-                Ok(b) => b,
-                Err(e) => {
-                    writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
-                    return Ok(1);
-                }
-            };
-            match load(&bytes, &keys) {
-                Ok(b) => b,
-                Err(e) => {
-                    writeln!(
-                        err,
-                        "error: {} rejected ({}): {e}",
-                        bundle.display(),
-                        e.code()
-                    )?;
-                    return Ok(1);
-                }
-            }
-        }
-        (None, Some(dir)) => {
-            let paths = vec![dir.to_path_buf()];
-            let Some(analysis) = analyze_dir(&paths, err)? else {
-                return Ok(1);
-            };
-            let options = BuildOptions {
-                bundle_version: 0,
-                issued_at: now,
-                expires_at: None,
-                root: root_of(&paths),
-            };
-            match compile_verified(&analysis, &options) {
-                Ok(b) => b,
-                Err(e) => {
-                    writeln!(err, "error: {e}")?;
-                    return Ok(1);
-                }
-            }
-        }
-        (None, None) => {
-            writeln!(err, "error: pass --bundle with --key, or --policy")?;
-            return Ok(1);
-        }
-    };
-    let Some(text) = read_text(inventory, err)? else {
+    let Some(now) = parse_time(at, err)? else {
         return Ok(1);
     };
-    let inv = match Inventory::from_json_str(&text) {
-        Ok(i) => i,
-        Err(e) => {
-            writeln!(err, "error: {}: {e}", inventory.display())?;
-            return Ok(1);
-        }
+    let Ok(config) = read_config(source.config.as_deref(), err)? else {
+        return Ok(1);
     };
-    let record = evaluate(&verified, &inv, now);
+    let Some(loaded) = load_source(source, config.as_ref(), now, err)? else {
+        return Ok(1);
+    };
+    let Some(inv) = read_inventory(inventory, config.as_ref(), err)? else {
+        return Ok(1);
+    };
+    let record = match &loaded {
+        Loaded::Bundle(b) => evaluate_with(b, &inv, now, &settings(config.as_ref())),
+        Loaded::NoSnapshot(context) => no_snapshot_record(&inv, now, context),
+    };
+    if !append_events(events, &hpl_runtime::events::from_record(&record, now), err)? {
+        return Ok(1);
+    }
     if json {
         writeln!(out, "{}", record.to_json_pretty())?;
     } else {
@@ -511,6 +648,177 @@ pub fn eval(
         State::NonCompliant => 3,
         State::Unknown => 4,
     })
+}
+
+pub fn authorize(
+    source: &Source,
+    inventory: &Path,
+    action: &str,
+    at: Option<&str>,
+    out: Out<'_>,
+    err: Out<'_>,
+) -> std::io::Result<i32> {
+    let Some(now) = parse_time(at, err)? else {
+        return Ok(1);
+    };
+    let request: ActionRequest = match serde_json::from_str(action) {
+        Ok(r) => r,
+        Err(e) => {
+            writeln!(err, "error: --action is not a valid request: {e}")?;
+            return Ok(1);
+        }
+    };
+    let Ok(config) = read_config(source.config.as_deref(), err)? else {
+        return Ok(1);
+    };
+    let Some(loaded) = load_source(source, config.as_ref(), now, err)? else {
+        return Ok(1);
+    };
+    let Some(inv) = read_inventory(inventory, config.as_ref(), err)? else {
+        return Ok(1);
+    };
+    let settings = settings(config.as_ref());
+    let decision = match &loaded {
+        Loaded::Bundle(b) => hpl_runtime::enforce::authorize(b, &inv, &request, now, &settings),
+        Loaded::NoSnapshot(context) => {
+            // Without a snapshot the device is as strict as MDM lets it be (enforce unless capped).
+            let mode = settings
+                .mode_cap
+                .unwrap_or(hpl_runtime::bundle::Mode::Enforce);
+            hpl_runtime::enforce::authorize_without_snapshot(&request, mode, context)
+        }
+    };
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&decision).unwrap_or_default()
+    )?;
+    Ok(match decision.decision {
+        Verdict::Allow => 0,
+        Verdict::NeedsConfirmation => 5,
+        Verdict::Deny => 6,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot_install(
+    bundle: &Path,
+    store_dir: &Path,
+    config: Option<&Path>,
+    keys: &[PathBuf],
+    events: Option<&Path>,
+    device_id: &str,
+    at: Option<&str>,
+    out: Out<'_>,
+    err: Out<'_>,
+) -> std::io::Result<i32> {
+    let Some(now) = parse_time(at, err)? else {
+        return Ok(1);
+    };
+    let Ok(config) = read_config(config, err)? else {
+        return Ok(1);
+    };
+    let Some(trusted) = keys_for(config.as_ref(), keys, err)? else {
+        return Ok(1);
+    };
+    let tenant = config.as_ref().map(|c| c.tenant_id.clone());
+    let store = match SnapshotStore::open(store_dir, trusted, tenant.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            writeln!(
+                err,
+                "error: cannot open the store {}: {e}",
+                store_dir.display()
+            )?;
+            return Ok(1);
+        }
+    };
+    let bytes = match std::fs::read(bundle) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
+            return Ok(1);
+        }
+    };
+    let result = store.install(&bytes, now);
+    let tenant_id = tenant.unwrap_or_else(|| {
+        result
+            .as_ref()
+            .map(|b| b.content().manifest.tenant.clone())
+            .unwrap_or_default()
+    });
+    let event = install_event(
+        &result,
+        &tenant_id,
+        device_id,
+        &format!("install-{now}"),
+        now,
+    );
+    if !append_events(events, &[event], err)? {
+        return Ok(1);
+    }
+    match result {
+        Ok(b) => {
+            writeln!(
+                out,
+                "applied: bundle version {} ({})",
+                b.content().manifest.bundle_version,
+                b.hash_string()
+            )?;
+            Ok(0)
+        }
+        Err(r) => {
+            writeln!(out, "rejected ({}): {r}", r.code())?;
+            Ok(1)
+        }
+    }
+}
+
+pub fn snapshot_status(
+    store_dir: &Path,
+    config: Option<&Path>,
+    keys: &[PathBuf],
+    at: Option<&str>,
+    out: Out<'_>,
+    err: Out<'_>,
+) -> std::io::Result<i32> {
+    let Some(now) = parse_time(at, err)? else {
+        return Ok(1);
+    };
+    let Ok(config) = read_config(config, err)? else {
+        return Ok(1);
+    };
+    let Some(trusted) = keys_for(config.as_ref(), keys, err)? else {
+        return Ok(1);
+    };
+    let store = match SnapshotStore::open(store_dir, trusted, config.map(|c| c.tenant_id)) {
+        Ok(s) => s,
+        Err(e) => {
+            writeln!(
+                err,
+                "error: cannot open the store {}: {e}",
+                store_dir.display()
+            )?;
+            return Ok(1);
+        }
+    };
+    match store.active(now) {
+        Some(b) => {
+            let m = &b.content().manifest;
+            writeln!(
+                out,
+                "active: tenant {}, bundle version {}, {}",
+                m.tenant,
+                m.bundle_version,
+                b.hash_string()
+            )?;
+            Ok(0)
+        }
+        None => {
+            writeln!(out, "no valid snapshot")?;
+            Ok(4)
+        }
+    }
 }
 
 /// The record for people: state, violations grouped by manager with their origins.

@@ -45,20 +45,36 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err<T>(key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError { key: key.into(), message: message.into() })
+    Err(ConfigError {
+        key: key.into(),
+        message: message.into(),
+    })
 }
 
-const RAISING_KEYS: &[&str] = &["mode", "force_mode", "mode_floor", "allow_guarded_auto", "guards", "auto_remediate"];
+const RAISING_KEYS: &[&str] = &[
+    "mode",
+    "force_mode",
+    "mode_floor",
+    "allow_guarded_auto",
+    "guards",
+    "auto_remediate",
+];
 
 impl ManagedConfig {
     pub fn from_json_str(text: &str) -> Result<ManagedConfig, ConfigError> {
-        let json: Json = serde_json::from_str(text).map_err(|e| ConfigError { key: "$".into(), message: format!("not valid JSON: {e}") })?;
+        let json: Json = serde_json::from_str(text).map_err(|e| ConfigError {
+            key: "$".into(),
+            message: format!("not valid JSON: {e}"),
+        })?;
         ManagedConfig::from_value(&json)
     }
 
     /// An XML property list with the same keys.
     pub fn from_plist_str(text: &str) -> Result<ManagedConfig, ConfigError> {
-        let json = plist::parse(text).map_err(|message| ConfigError { key: "plist".into(), message })?;
+        let json = plist::parse(text).map_err(|message| ConfigError {
+            key: "plist".into(),
+            message,
+        })?;
         ManagedConfig::from_value(&json)
     }
 
@@ -72,7 +88,9 @@ impl ManagedConfig {
     }
 
     pub fn from_value(json: &Json) -> Result<ManagedConfig, ConfigError> {
-        let Some(o) = json.as_object() else { return err("$", "expected an object (a dict)") };
+        let Some(o) = json.as_object() else {
+            return err("$", "expected an object (a dict)");
+        };
         for key in RAISING_KEYS {
             if o.contains_key(*key) {
                 return err(key, "MDM may only lower what the policy permits (use `mode_cap` to cap the mode); this key would raise it");
@@ -85,23 +103,43 @@ impl ManagedConfig {
         };
         let mut trusted_keys = TrustedKeys::new();
         let mut key_ids = Vec::new();
-        let Some(Json::Array(keys)) = o.get("trusted_keys") else { return err("trusted_keys", "expected an array of keys") };
+        let Some(Json::Array(keys)) = o.get("trusted_keys") else {
+            return err("trusted_keys", "expected an array of keys");
+        };
         if keys.is_empty() {
-            return err("trusted_keys", "at least one key is needed: without one no bundle can be trusted");
+            return err(
+                "trusted_keys",
+                "at least one key is needed: without one no bundle can be trusted",
+            );
         }
         for (i, k) in keys.iter().enumerate() {
             let path = format!("trusted_keys[{i}]");
-            let Some(k) = k.as_object() else { return err(&path, "expected an object with `public_key`") };
-            let Some(Json::String(text)) = k.get("public_key") else { return err(&path, "missing `public_key`") };
-            let hex = text.trim().strip_prefix("hpl-ed25519-public:").unwrap_or(text.trim());
-            let Some(bytes) = unhex32(hex) else { return err(&path, "`public_key` is not 64 hex digits") };
+            let Some(k) = k.as_object() else {
+                return err(&path, "expected an object with `public_key`");
+            };
+            let Some(Json::String(text)) = k.get("public_key") else {
+                return err(&path, "missing `public_key`");
+            };
+            let hex = text
+                .trim()
+                .strip_prefix("hpl-ed25519-public:")
+                .unwrap_or(text.trim());
+            let Some(bytes) = unhex32(hex) else {
+                return err(&path, "`public_key` is not 64 hex digits");
+            };
             let id = crate::load::hex(&key_id(&bytes));
             if let Some(Json::String(claimed)) = k.get("key_id") {
                 if !claimed.eq_ignore_ascii_case(&id) {
-                    return err(&path, format!("`key_id` {claimed} does not match the key (its id is {id})"));
+                    return err(
+                        &path,
+                        format!("`key_id` {claimed} does not match the key (its id is {id})"),
+                    );
                 }
             }
-            trusted_keys.add(&bytes).map_err(|e| ConfigError { key: path.clone(), message: e.to_string() })?;
+            trusted_keys.add(&bytes).map_err(|e| ConfigError {
+                key: path.clone(),
+                message: e.to_string(),
+            })?;
             key_ids.push(id);
         }
         let mode_cap = match o.get("mode_cap") {
@@ -110,7 +148,12 @@ impl ManagedConfig {
                 "observe" => Mode::Observe,
                 "assist" => Mode::Assist,
                 "enforce" => Mode::Enforce,
-                other => return err("mode_cap", format!("`{other}` is not observe, assist or enforce")),
+                other => {
+                    return err(
+                        "mode_cap",
+                        format!("`{other}` is not observe, assist or enforce"),
+                    )
+                }
             }),
             Some(_) => return err("mode_cap", "expected a string"),
         };
@@ -123,10 +166,22 @@ impl ManagedConfig {
             None | Some(Json::Null) => 60,
             Some(v) => match v.as_u64() {
                 Some(n @ 1..=1440) => n as u32,
-                _ => return err("check_in_interval_minutes", "expected an integer from 1 to 1440"),
+                _ => {
+                    return err(
+                        "check_in_interval_minutes",
+                        "expected an integer from 1 to 1440",
+                    )
+                }
             },
         };
-        Ok(ManagedConfig { tenant_id, trusted_keys, key_ids, mode_cap, device_groups, check_in_interval_minutes })
+        Ok(ManagedConfig {
+            tenant_id,
+            trusted_keys,
+            key_ids,
+            mode_cap,
+            device_groups,
+            check_in_interval_minutes,
+        })
     }
 }
 
@@ -135,9 +190,17 @@ fn strings(o: &Map<String, Json>, key: &str) -> Result<Vec<String>, ConfigError>
         None | Some(Json::Null) => Ok(Vec::new()),
         Some(Json::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or(ConfigError { key: format!("scope_hints.{key}"), message: "expected strings".into() }))
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or(ConfigError {
+                    key: format!("scope_hints.{key}"),
+                    message: "expected strings".into(),
+                })
+            })
             .collect(),
-        Some(_) => err(&format!("scope_hints.{key}"), "expected an array of strings"),
+        Some(_) => err(
+            &format!("scope_hints.{key}"),
+            "expected an array of strings",
+        ),
     }
 }
 
@@ -213,10 +276,13 @@ mod plist {
             if !rest.starts_with('<') {
                 return Err(format!("expected a tag at byte {}", self.pos));
             }
-            let end = rest.find('>').ok_or_else(|| format!("unclosed tag at byte {}", self.pos))?;
+            let end = rest
+                .find('>')
+                .ok_or_else(|| format!("unclosed tag at byte {}", self.pos))?;
             let inner = &rest[1..end];
             self.pos += end + 1;
-            Ok(inner.split_whitespace().next().unwrap_or("").to_string() + if inner.ends_with('/') { "/" } else { "" })
+            Ok(inner.split_whitespace().next().unwrap_or("").to_string()
+                + if inner.ends_with('/') { "/" } else { "" })
         }
 
         fn expect_open(&mut self, name: &str) -> Result<(), String> {
@@ -240,10 +306,17 @@ mod plist {
         fn text(&mut self, name: &str) -> Result<String, String> {
             let rest = &self.s[self.pos..];
             let close = format!("</{name}>");
-            let end = rest.find(&close).ok_or_else(|| format!("missing {close}"))?;
+            let end = rest
+                .find(&close)
+                .ok_or_else(|| format!("missing {close}"))?;
             let raw = &rest[..end];
             self.pos += end + close.len();
-            Ok(raw.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&"))
+            Ok(raw
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"))
         }
 
         fn value(&mut self) -> Result<Value, String> {
@@ -280,7 +353,10 @@ mod plist {
                 "string/" => Ok(Value::String(String::new())),
                 "integer" => {
                     let text = self.text("integer")?;
-                    text.trim().parse::<i64>().map(Value::from).map_err(|_| format!("`{text}` is not an integer"))
+                    text.trim()
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .map_err(|_| format!("`{text}` is not an integer"))
                 }
                 "true/" => Ok(Value::Bool(true)),
                 "false/" => Ok(Value::Bool(false)),
@@ -294,12 +370,15 @@ mod plist {
 mod tests {
     use super::*;
 
-    const KEY: &str = "hpl-ed25519-public:ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+    const KEY: &str =
+        "hpl-ed25519-public:ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
 
     #[test]
     fn json_and_plist_give_the_same_config() {
-        let json = format!(r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode_cap":"assist",
-            "scope_hints":{{"device_groups":["build_agents"]}},"check_in_interval_minutes":30}}"#);
+        let json = format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode_cap":"assist",
+            "scope_hints":{{"device_groups":["build_agents"]}},"check_in_interval_minutes":30}}"#
+        );
         let plist = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -316,22 +395,57 @@ mod tests {
         );
         let a = ManagedConfig::parse(&json).expect("json");
         let b = ManagedConfig::parse(&plist).expect("plist");
-        assert_eq!((a.tenant_id.as_str(), a.mode_cap, a.check_in_interval_minutes), ("acme", Some(Mode::Assist), 30));
-        assert_eq!((&b.tenant_id, b.mode_cap, b.check_in_interval_minutes, &b.device_groups), (&a.tenant_id, a.mode_cap, 30, &a.device_groups));
+        assert_eq!(
+            (
+                a.tenant_id.as_str(),
+                a.mode_cap,
+                a.check_in_interval_minutes
+            ),
+            ("acme", Some(Mode::Assist), 30)
+        );
+        assert_eq!(
+            (
+                &b.tenant_id,
+                b.mode_cap,
+                b.check_in_interval_minutes,
+                &b.device_groups
+            ),
+            (&a.tenant_id, a.mode_cap, 30, &a.device_groups)
+        );
         assert_eq!(a.key_ids, b.key_ids);
     }
 
     #[test]
     fn a_config_that_raises_anything_is_rejected() {
-        let raise = format!(r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode":"enforce"}}"#);
+        let raise = format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode":"enforce"}}"#
+        );
         let e = ManagedConfig::parse(&raise).expect_err("rejected");
         assert_eq!(e.key, "mode");
         assert!(e.message.contains("only lower"));
-        let bad_cap = format!(r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode_cap":"auto"}}"#);
-        assert_eq!(ManagedConfig::parse(&bad_cap).expect_err("rejected").key, "mode_cap");
-        let wrong_id = format!(r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}","key_id":"0000000000000000"}}]}}"#);
-        assert!(ManagedConfig::parse(&wrong_id).expect_err("rejected").message.contains("does not match"));
-        assert_eq!(ManagedConfig::parse(r#"{"tenant_id":"acme","trusted_keys":[]}"#).expect_err("rejected").key, "trusted_keys");
-        assert!(ManagedConfig::parse("<plist><dict><key>x</key><data>AA==</data></dict></plist>").is_err());
+        let bad_cap = format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"mode_cap":"auto"}}"#
+        );
+        assert_eq!(
+            ManagedConfig::parse(&bad_cap).expect_err("rejected").key,
+            "mode_cap"
+        );
+        let wrong_id = format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}","key_id":"0000000000000000"}}]}}"#
+        );
+        assert!(ManagedConfig::parse(&wrong_id)
+            .expect_err("rejected")
+            .message
+            .contains("does not match"));
+        assert_eq!(
+            ManagedConfig::parse(r#"{"tenant_id":"acme","trusted_keys":[]}"#)
+                .expect_err("rejected")
+                .key,
+            "trusted_keys"
+        );
+        assert!(
+            ManagedConfig::parse("<plist><dict><key>x</key><data>AA==</data></dict></plist>")
+                .is_err()
+        );
     }
 }

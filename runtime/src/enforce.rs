@@ -58,10 +58,22 @@ pub struct PackageDecision {
 }
 
 pub const READ_ONLY: &[&str] = &["detect", "refresh", "search", "list", "info", "outdated"];
-pub const MUTATING: &[&str] = &["install", "uninstall", "upgrade", "upgrade-all", "pin", "unpin"];
+pub const MUTATING: &[&str] = &[
+    "install",
+    "uninstall",
+    "upgrade",
+    "upgrade-all",
+    "pin",
+    "unpin",
+];
 
 fn decision(decision: Verdict, reason: impl Into<String>, rule: Option<RuleOrigin>) -> Decision {
-    Decision { decision, reason: reason.into(), rule, packages: Vec::new() }
+    Decision {
+        decision,
+        reason: reason.into(),
+        rule,
+        packages: Vec::new(),
+    }
 }
 
 /// When there is no valid snapshot: read-only actions run; mutating ones are denied in
@@ -70,7 +82,11 @@ pub fn authorize_without_snapshot(request: &ActionRequest, mode: Mode, context: 
     if READ_ONLY.contains(&request.action.as_str()) {
         return decision(Verdict::Allow, "read-only actions are always allowed", None);
     }
-    let verdict = if mode == Mode::Enforce { Verdict::Deny } else { Verdict::NeedsConfirmation };
+    let verdict = if mode == Mode::Enforce {
+        Verdict::Deny
+    } else {
+        Verdict::NeedsConfirmation
+    };
     decision(verdict, format!("no_valid_snapshot: {context}"), None)
 }
 
@@ -81,17 +97,38 @@ struct Objection {
 }
 
 /// Decides whether the agent may run `request` on this device now.
-pub fn authorize(bundle: &VerifiedBundle, inventory: &Inventory, request: &ActionRequest, now: i64, settings: &Settings) -> Decision {
+pub fn authorize(
+    bundle: &VerifiedBundle,
+    inventory: &Inventory,
+    request: &ActionRequest,
+    now: i64,
+    settings: &Settings,
+) -> Decision {
     let action = request.action.as_str();
     if READ_ONLY.contains(&action) {
         return decision(Verdict::Allow, "read-only actions are always allowed", None);
     }
     if !MUTATING.contains(&action) {
-        return decision(Verdict::Deny, format!("unknown action `{action}`; expected one of {}", MUTATING.join(", ")), None);
+        return decision(
+            Verdict::Deny,
+            format!(
+                "unknown action `{action}`; expected one of {}",
+                MUTATING.join(", ")
+            ),
+            None,
+        );
     }
     let c = bundle.content();
-    let Some(m) = c.managers.iter().position(|x| c.str(x.id) == request.manager) else {
-        return decision(Verdict::Deny, format!("unknown manager `{}`", request.manager), None);
+    let Some(m) = c
+        .managers
+        .iter()
+        .position(|x| c.str(x.id) == request.manager)
+    else {
+        return decision(
+            Verdict::Deny,
+            format!("unknown manager `{}`", request.manager),
+            None,
+        );
     };
     let m = m as u32;
     let mut e = Evaluator::new(bundle, inventory, now, settings);
@@ -99,7 +136,14 @@ pub fn authorize(bundle: &VerifiedBundle, inventory: &Inventory, request: &Actio
     let manager = &c.managers[m as usize];
     let mut floor = decision(Verdict::Allow, "allowed by policy", None);
     if manager.capabilities & CAP_GUARDED != 0 {
-        floor = decision(Verdict::NeedsConfirmation, format!("{} is a guarded action: it always needs confirmation", request.manager), None);
+        floor = decision(
+            Verdict::NeedsConfirmation,
+            format!(
+                "{} is a guarded action: it always needs confirmation",
+                request.manager
+            ),
+            None,
+        );
     }
     for g in &c.guards {
         if g.manager != m || !e.bound(g.origin) || e.applies(g.condition, g.origin) != Some(true) {
@@ -107,25 +151,51 @@ pub fn authorize(bundle: &VerifiedBundle, inventory: &Inventory, request: &Actio
         }
         let origin = e.origin_of(g.origin);
         match g.level {
-            1 => return decision(Verdict::Deny, format!("`guard {} deny`: the policy forbids this action", request.manager), Some(origin)),
+            1 => {
+                return decision(
+                    Verdict::Deny,
+                    format!(
+                        "`guard {} deny`: the policy forbids this action",
+                        request.manager
+                    ),
+                    Some(origin),
+                )
+            }
             0 if floor.decision < Verdict::NeedsConfirmation => {
-                floor = decision(Verdict::NeedsConfirmation, format!("`guard {} confirm`", request.manager), Some(origin));
+                floor = decision(
+                    Verdict::NeedsConfirmation,
+                    format!("`guard {} confirm`", request.manager),
+                    Some(origin),
+                );
             }
             _ => {}
         }
     }
     let inventoried = inventory.managers.iter().find(|x| x.id == request.manager);
     if action == "upgrade-all" {
-        return upgrade_all(&mut e, m, inventoried.map(|x| x.packages.as_slice()).unwrap_or(&[]), floor);
+        return upgrade_all(
+            &mut e,
+            m,
+            inventoried.map(|x| x.packages.as_slice()).unwrap_or(&[]),
+            floor,
+        );
     }
     let Some(package) = &request.package else {
         return decision(Verdict::Deny, format!("`{action}` needs a package"), None);
     };
     let scheme = bundle.scheme(m);
     let name = normalize_name(scheme, package);
-    let installed = inventoried.and_then(|x| x.packages.iter().find(|p| normalize_name(scheme, &p.name) == name));
+    let installed = inventoried.and_then(|x| {
+        x.packages
+            .iter()
+            .find(|p| normalize_name(scheme, &p.name) == name)
+    });
     let objection = objection(&mut e, m, &name, installed, action, request.to.as_deref());
-    let blocker = if action == "upgrade" { blocking_final_deny(&mut e, m, inventoried) } else { None };
+    let blocker = if action == "upgrade" {
+        blocking_final_deny(&mut e, m, inventoried)
+    } else {
+        None
+    };
     combine(&e, floor, objection.or(blocker))
 }
 
@@ -138,9 +208,17 @@ fn combine(e: &Evaluator<'_>, floor: Decision, objection: Option<Objection>) -> 
     let origin = Some(e.origin_of(rule.origin));
     match mode {
         Mode::Enforce => decision(Verdict::Deny, o.reason, origin),
-        Mode::Assist => decision(Verdict::NeedsConfirmation, format!("{} (assist mode: the user decides)", o.reason), origin),
+        Mode::Assist => decision(
+            Verdict::NeedsConfirmation,
+            format!("{} (assist mode: the user decides)", o.reason),
+            origin,
+        ),
         Mode::Observe => {
-            let mut d = decision(floor.decision, format!("{} (observe mode: reported, not blocked)", o.reason), origin);
+            let mut d = decision(
+                floor.decision,
+                format!("{} (observe mode: reported, not blocked)", o.reason),
+                origin,
+            );
             d.packages = floor.packages;
             d
         }
@@ -148,7 +226,14 @@ fn combine(e: &Evaluator<'_>, floor: Decision, objection: Option<Objection>) -> 
 }
 
 /// What the policy says against doing `action` to the package, if anything.
-fn objection(e: &mut Evaluator<'_>, m: u32, name: &str, installed: Option<&Package>, action: &str, to: Option<&str>) -> Option<Objection> {
+fn objection(
+    e: &mut Evaluator<'_>,
+    m: u32,
+    name: &str,
+    installed: Option<&Package>,
+    action: &str,
+    to: Option<&str>,
+) -> Option<Objection> {
     let c = e.content();
     let scheme = e.bundle().scheme(m);
     let target = to.and_then(|v| scheme.parse_version(v).ok());
@@ -165,8 +250,15 @@ fn objection(e: &mut Evaluator<'_>, m: u32, name: &str, installed: Option<&Packa
         for &r in &rules {
             let rule = &c.rules[r as usize];
             if rule.is_final && (rule.constraint == bundle::NONE || in_range(r) == Some(true)) {
-                let what = if rule.constraint == bundle::NONE { String::new() } else { format!(" {}", constraint_text(r)) };
-                return Some(Objection { reason: format!("`{name}`{what} is finally denied"), rule: r });
+                let what = if rule.constraint == bundle::NONE {
+                    String::new()
+                } else {
+                    format!(" {}", constraint_text(r))
+                };
+                return Some(Objection {
+                    reason: format!("`{name}`{what} is finally denied"),
+                    rule: r,
+                });
             }
         }
     }
@@ -176,29 +268,52 @@ fn objection(e: &mut Evaluator<'_>, m: u32, name: &str, installed: Option<&Packa
             let rule = &c.rules[w as usize];
             match rule.kind {
                 RuleKind::Deny => {
-                    return Some(Objection { reason: format!("installing `{name}` is denied"), rule: w });
+                    return Some(Objection {
+                        reason: format!("installing `{name}` is denied"),
+                        rule: w,
+                    });
                 }
-                RuleKind::Require | RuleKind::Allow if rule.constraint != bundle::NONE && in_range(w) == Some(false) => {
-                    return Some(Objection { reason: format!("{} is outside the range `{}`", to.unwrap_or("?"), constraint_text(w)), rule: w });
+                RuleKind::Require | RuleKind::Allow
+                    if rule.constraint != bundle::NONE && in_range(w) == Some(false) =>
+                {
+                    return Some(Objection {
+                        reason: format!(
+                            "{} is outside the range `{}`",
+                            to.unwrap_or("?"),
+                            constraint_text(w)
+                        ),
+                        rule: w,
+                    });
                 }
                 _ => {}
             }
         }
         ("uninstall", Some(w)) if c.rules[w as usize].kind == RuleKind::Require => {
-            return Some(Objection { reason: format!("`{name}` is required"), rule: w });
+            return Some(Objection {
+                reason: format!("`{name}` is required"),
+                rule: w,
+            });
         }
         _ => {}
     }
     if let Some(&pin) = pins.first() {
         match action {
-            "unpin" => return Some(Objection { reason: format!("`{name}` is pinned to `{}` by policy", constraint_text(pin)), rule: pin }),
+            "unpin" => {
+                return Some(Objection {
+                    reason: format!("`{name}` is pinned to `{}` by policy", constraint_text(pin)),
+                    rule: pin,
+                })
+            }
             "upgrade" | "install" | "pin" if installed.is_some() || action != "install" => {
                 let holds = match (&target, b.constraint(pin)) {
                     (Some(v), Some(con)) => con.matches(v) == Some(true),
                     _ => false,
                 };
                 if !holds && !(action == "pin" && to.is_none()) {
-                    return Some(Objection { reason: format!("pinned to `{}`", constraint_text(pin)), rule: pin });
+                    return Some(Objection {
+                        reason: format!("pinned to `{}`", constraint_text(pin)),
+                        rule: pin,
+                    });
                 }
             }
             _ => {}
@@ -207,8 +322,18 @@ fn objection(e: &mut Evaluator<'_>, m: u32, name: &str, installed: Option<&Packa
     if action == "pin" {
         if let Some(w) = winner {
             let rule = &c.rules[w as usize];
-            if matches!(rule.kind, RuleKind::Require | RuleKind::Allow) && rule.constraint != bundle::NONE && in_range(w) == Some(false) {
-                return Some(Objection { reason: format!("{} is outside the range `{}`", to.unwrap_or("?"), constraint_text(w)), rule: w });
+            if matches!(rule.kind, RuleKind::Require | RuleKind::Allow)
+                && rule.constraint != bundle::NONE
+                && in_range(w) == Some(false)
+            {
+                return Some(Objection {
+                    reason: format!(
+                        "{} is outside the range `{}`",
+                        to.unwrap_or("?"),
+                        constraint_text(w)
+                    ),
+                    rule: w,
+                });
             }
         }
     }
@@ -216,7 +341,11 @@ fn objection(e: &mut Evaluator<'_>, m: u32, name: &str, installed: Option<&Packa
 }
 
 /// A final deny whose package is installed blocks upgrades of its manager until resolved.
-fn blocking_final_deny(e: &mut Evaluator<'_>, m: u32, inventoried: Option<&crate::inventory::ManagerInventory>) -> Option<Objection> {
+fn blocking_final_deny(
+    e: &mut Evaluator<'_>,
+    m: u32,
+    inventoried: Option<&crate::inventory::ManagerInventory>,
+) -> Option<Objection> {
     let inv = inventoried?;
     let scheme = e.bundle().scheme(m);
     for p in &inv.packages {
@@ -225,7 +354,10 @@ fn blocking_final_deny(e: &mut Evaluator<'_>, m: u32, inventoried: Option<&crate
         for r in rules {
             if e.content().rules[r as usize].is_final && e.denied_range_hit(r, p) == Some(true) {
                 return Some(Objection {
-                    reason: format!("upgrades are blocked until the denied package `{}` is removed", p.name),
+                    reason: format!(
+                        "upgrades are blocked until the denied package `{}` is removed",
+                        p.name
+                    ),
                     rule: r,
                 });
             }
@@ -235,7 +367,11 @@ fn blocking_final_deny(e: &mut Evaluator<'_>, m: u32, inventoried: Option<&crate
 }
 
 fn upgrade_all(e: &mut Evaluator<'_>, m: u32, packages: &[Package], floor: Decision) -> Decision {
-    let inventoried = e.inventory().managers.iter().find(|x| x.packages.as_ptr() == packages.as_ptr());
+    let inventoried = e
+        .inventory()
+        .managers
+        .iter()
+        .find(|x| x.packages.as_ptr() == packages.as_ptr());
     if let Some(block) = blocking_final_deny(e, m, inventoried) {
         return combine(e, floor, Some(block));
     }
@@ -254,15 +390,30 @@ fn upgrade_all(e: &mut Evaluator<'_>, m: u32, packages: &[Package], floor: Decis
                 rule: Some(e.origin_of(c.rules[pin as usize].origin)),
             });
         } else if p.pinned {
-            out.push(PackageDecision { package: p.name.clone(), step: "skip", decision: Verdict::Allow, reason: "pinned on the device".into(), rule: None });
+            out.push(PackageDecision {
+                package: p.name.clone(),
+                step: "skip",
+                decision: Verdict::Allow,
+                reason: "pinned on the device".into(),
+                rule: None,
+            });
         } else {
-            out.push(PackageDecision { package: p.name.clone(), step: "upgrade", decision: floor.decision, reason: floor.reason.clone(), rule: floor.rule.clone() });
+            out.push(PackageDecision {
+                package: p.name.clone(),
+                step: "upgrade",
+                decision: floor.decision,
+                reason: floor.reason.clone(),
+                rule: floor.rule.clone(),
+            });
         }
     }
     let skipped = out.iter().filter(|p| p.step == "skip").count();
     Decision {
         decision: floor.decision,
-        reason: format!("{} packages to upgrade, {skipped} pinned and skipped", out.len() - skipped),
+        reason: format!(
+            "{} packages to upgrade, {skipped} pinned and skipped",
+            out.len() - skipped
+        ),
         rule: floor.rule,
         packages: out,
     }

@@ -839,22 +839,44 @@ impl<'a> Evaluator<'a> {
     /// pin first).
     pub(crate) fn applicable(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
         let c = self.c;
-        let globs: Vec<u32> = self.b.glob_index[m as usize].iter().copied().filter(|&r| self.bound_to_device(c.rules[r as usize].origin)).collect();
+        let globs: Vec<u32> = self.b.glob_index[m as usize]
+            .iter()
+            .copied()
+            .filter(|&r| self.bound_to_device(c.rules[r as usize].origin))
+            .collect();
         let (rules, mut pins) = self.candidates(m, name, &globs);
         pins.sort_by_key(|&r| (std::cmp::Reverse(self.rule_level(&c.rules[r as usize])), r));
         (rules, pins)
     }
 
     pub(crate) fn denied_range_hit(&mut self, r: u32, package: &Package) -> Option<bool> {
-        let versions: Vec<Version> = package.versions.iter().filter_map(|v| self.b.scheme(self.c.rules[r as usize].manager).parse_version(v).ok()).collect();
+        let versions: Vec<Version> = package
+            .versions
+            .iter()
+            .filter_map(|v| {
+                self.b
+                    .scheme(self.c.rules[r as usize].manager)
+                    .parse_version(v)
+                    .ok()
+            })
+            .collect();
         self.in_denied_range(r, Some(&versions))
     }
 
     /// The winning non-final rule for a package (DESIGN §3), as if `target` were installed
     /// (or the installed versions when `target` is `None`).
-    pub(crate) fn winner(&mut self, rules: &[u32], installed: Option<&Package>, target: Option<&Version>) -> Option<u32> {
+    pub(crate) fn winner(
+        &mut self,
+        rules: &[u32],
+        installed: Option<&Package>,
+        target: Option<&Version>,
+    ) -> Option<u32> {
         let c = self.c;
-        let mut ordered: Vec<u32> = rules.iter().copied().filter(|&r| !c.rules[r as usize].is_final).collect();
+        let mut ordered: Vec<u32> = rules
+            .iter()
+            .copied()
+            .filter(|&r| !c.rules[r as usize].is_final)
+            .collect();
         ordered.sort_by_key(|&r| {
             let rule = &c.rules[r as usize];
             let kind_rank = match rule.kind {
@@ -862,7 +884,12 @@ impl<'a> Evaluator<'a> {
                 RuleKind::Require => 1,
                 _ => 2,
             };
-            (std::cmp::Reverse(self.rule_level(rule)), rule.glob, kind_rank, r)
+            (
+                std::cmp::Reverse(self.rule_level(rule)),
+                rule.glob,
+                kind_rank,
+                r,
+            )
         });
         for r in ordered {
             let rule = &c.rules[r as usize];
@@ -1111,4 +1138,31 @@ pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) 
         })
         .collect();
     DeviceEnv { fields }
+}
+
+/// The record when there is no valid snapshot to evaluate against: `unknown`, with the reason
+/// `no_valid_snapshot`. Nothing waits for a control plane.
+pub fn no_snapshot_record(inventory: &Inventory, now: i64, context: &str) -> ComplianceRecord {
+    ComplianceRecord {
+        schema: SCHEMA,
+        tenant_id: inventory.tenant_id.clone(),
+        device_id: inventory.device_id.clone(),
+        evaluated_at: timestamp(now),
+        bundle: BundleRef {
+            version: 0,
+            hash: format!("sha256:{}", "0".repeat(64)),
+        },
+        policies: Vec::new(),
+        state: State::Unknown,
+        unknown_reasons: vec![UnknownReason {
+            code: "no_valid_snapshot",
+            message: format!("no valid policy snapshot: {context}"),
+            manager: None,
+            package: None,
+            rule: None,
+        }],
+        violations: Vec::new(),
+        remediation: Vec::new(),
+        rules: Vec::new(),
+    }
 }
