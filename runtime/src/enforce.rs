@@ -309,7 +309,7 @@ fn objection(
                     (Some(v), Some(con)) => con.matches(v) == Some(true),
                     _ => false,
                 };
-                if !holds && !(action == "pin" && to.is_none()) {
+                if !(holds || (action == "pin" && to.is_none())) {
                     return Some(Objection {
                         reason: format!("pinned to `{}`", constraint_text(pin)),
                         rule: pin,

@@ -109,7 +109,7 @@ impl SnapshotStore {
                 Some((version, e.path()))
             })
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|a| std::cmp::Reverse(a.0));
         out
     }
 
