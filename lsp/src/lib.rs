@@ -1,0 +1,522 @@
+//! `hpl-lsp`: the compiler's diagnostics while typing, and where every rule comes from.
+//!
+//! The server keeps the open documents ([`workspace`]), re-runs the compiler's own analysis of
+//! the whole policy directory on every change (the same `analyze_sources` as `hpl check`, so
+//! the same codes and messages), and answers each request from it ([`features`]).
+
+pub mod features;
+pub mod position;
+pub mod workspace;
+
+use hpl_compiler::diagnostics::Severity;
+use position::{offset, range};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+use workspace::Workspace;
+
+pub struct Backend {
+    client: Client,
+    state: Mutex<Workspace>,
+}
+
+/// Serves the protocol on stdin and stdout.
+pub async fn serve_stdio() {
+    let (service, socket) = LspService::new(|client| Backend {
+        client,
+        state: Mutex::new(Workspace::default()),
+    });
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
+
+fn path_of(uri: &Uri) -> Option<PathBuf> {
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+fn uri_of(path: &std::path::Path) -> Option<Uri> {
+    Uri::from_file_path(path)
+}
+
+impl Backend {
+    /// Runs `f` on the state; a panic inside (a bug) answers `None` instead of killing the server.
+    fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Option<T>) -> Option<T> {
+        let mut guard = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut guard)))
+            .ok()
+            .flatten()
+    }
+
+    async fn publish(&self) {
+        let batches = self.with(|ws| {
+            let a = ws.analysis.as_ref()?;
+            let mut out = Vec::new();
+            for (id, file) in a.db.files() {
+                if file.is_stdlib {
+                    continue;
+                }
+                let Some(uri) = file.path.as_deref().and_then(uri_of) else { continue };
+                let diags = features::diagnostics_of(a, id)
+                    .into_iter()
+                    .map(|d| {
+                        let related = d
+                            .related
+                            .iter()
+                            .filter_map(|r| {
+                                let f = a.db.get(r.span.file);
+                                Some(DiagnosticRelatedInformation {
+                                    location: Location::new(uri_of(f.path.as_deref()?)?, range(&f.text, r.span.start as usize, r.span.end as usize)),
+                                    message: r.message.clone(),
+                                })
+                            })
+                            .collect::<Vec<_>>();
+                        let mut message = d.message.clone();
+                        for note in &d.notes {
+                            message.push_str(&format!("\nnote: {note}"));
+                        }
+                        if let Some(help) = &d.help {
+                            message.push_str(&format!("\nhelp: {help}"));
+                        }
+                        Diagnostic {
+                            range: range(&file.text, d.primary.span.start as usize, d.primary.span.end as usize),
+                            severity: Some(match d.severity {
+                                Severity::Error => DiagnosticSeverity::ERROR,
+                                Severity::Warning => DiagnosticSeverity::WARNING,
+                                Severity::Note => DiagnosticSeverity::HINT,
+                            }),
+                            code: Some(NumberOrString::String(d.code.as_str().to_string())),
+                            source: Some("hpl".into()),
+                            message,
+                            related_information: if related.is_empty() { None } else { Some(related) },
+                            data: d.suggestion.as_ref().map(|s| {
+                                serde_json::json!({ "replacement": s.replacement, "title": s.message,
+                                    "range": range(&a.db.get(s.span.file).text, s.span.start as usize, s.span.end as usize) })
+                            }),
+                            ..Default::default()
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                out.push((uri, diags));
+            }
+            Some(out)
+        });
+        for (uri, diags) in batches.unwrap_or_default() {
+            self.client.publish_diagnostics(uri, diags, None).await;
+        }
+    }
+
+    /// The analysis, file id and byte offset for a position in a document.
+    fn locate<T>(
+        &self,
+        uri: &Uri,
+        pos: Position,
+        f: impl FnOnce(&hpl_compiler::Analysis, hpl_compiler::source::FileId, usize) -> Option<T>,
+    ) -> Option<T> {
+        let path = path_of(uri)?;
+        self.with(|ws| {
+            let id = ws.file(&path)?;
+            let a = ws.analysis.as_ref()?;
+            let o = offset(&a.db.get(id).text, pos);
+            f(a, id, o)
+        })
+    }
+
+    fn span_location(
+        a: &hpl_compiler::Analysis,
+        span: hpl_compiler::source::Span,
+    ) -> Option<Location> {
+        let f = a.db.get(span.file);
+        Some(Location::new(
+            uri_of(f.path.as_deref()?)?,
+            range(&f.text, span.start as usize, span.end as usize),
+        ))
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .and_then(|f| path_of(&f.uri))
+            .or_else(|| {
+                #[allow(deprecated)]
+                params.root_uri.as_ref().and_then(path_of)
+            });
+        self.with(|ws| {
+            ws.root = root;
+            Some(())
+        });
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::INCREMENTAL,
+                )),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                definition_provider: Some(OneOf::Left(true)),
+                references_provider: Some(OneOf::Left(true)),
+                document_symbol_provider: Some(OneOf::Left(true)),
+                completion_provider: Some(CompletionOptions {
+                    trigger_characters: Some(vec![".".into(), ":".into(), " ".into(), "\"".into()]),
+                    ..Default::default()
+                }),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
+                document_formatting_provider: Some(OneOf::Left(true)),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "hpl-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            ..Default::default()
+        })
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        if let Some(path) = path_of(&params.text_document.uri) {
+            self.with(|ws| {
+                ws.open.insert(path.clone(), params.text_document.text);
+                ws.reanalyze(Some(&path));
+                Some(())
+            });
+            self.publish().await;
+        }
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let Some(path) = path_of(&params.text_document.uri) else {
+            return;
+        };
+        self.with(|ws| {
+            let text = ws.open.entry(path.clone()).or_default();
+            for change in params.content_changes {
+                match change.range {
+                    Some(r) => {
+                        let (start, end) = (offset(text, r.start), offset(text, r.end));
+                        if start <= end && end <= text.len() {
+                            text.replace_range(start..end, &change.text);
+                        }
+                    }
+                    None => *text = change.text,
+                }
+            }
+            ws.reanalyze(Some(&path));
+            Some(())
+        });
+        self.publish().await;
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        if let Some(path) = path_of(&params.text_document.uri) {
+            self.with(|ws| {
+                ws.open.remove(&path);
+                ws.reanalyze(Some(&path));
+                Some(())
+            });
+            self.publish().await;
+        }
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let p = params.text_document_position_params;
+        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
+            let (text, span) = features::hover(a, id, o)?;
+            Some(Hover {
+                contents: HoverContents::Markup(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value: text,
+                }),
+                range: Some(range(
+                    &a.db.get(id).text,
+                    span.start as usize,
+                    span.end as usize,
+                )),
+            })
+        }))
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        let p = params.text_document_position_params;
+        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
+            Some(GotoDefinitionResponse::Scalar(Self::span_location(
+                a,
+                features::definition(a, id, o)?,
+            )?))
+        }))
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        let p = params.text_document_position;
+        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
+            Some(
+                features::references(a, id, o)
+                    .into_iter()
+                    .filter_map(|s| Self::span_location(a, s))
+                    .collect(),
+            )
+        }))
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let p = params.text_document_position;
+        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
+            let text = &a.db.get(id).text;
+            let line_start = text[..o].rfind('\n').map_or(0, |i| i + 1);
+            let before = &text[line_start..o];
+            // Inside a policy when the nearest `policy`/`}` above is a `policy`.
+            let above = &text[..line_start];
+            let in_policy = above
+                .rfind("\npolicy ")
+                .or_else(|| above.starts_with("policy ").then_some(0))
+                .is_some_and(|p| !above[p..].contains("\n}"));
+            let items = features::completions(a, before, in_policy)
+                .into_iter()
+                .map(|(label, kind, detail)| CompletionItem {
+                    label,
+                    kind: Some(match kind {
+                        "keyword" => CompletionItemKind::KEYWORD,
+                        "field" => CompletionItemKind::FIELD,
+                        "manager" => CompletionItemKind::MODULE,
+                        "set" => CompletionItemKind::CONSTANT,
+                        "scope" => CompletionItemKind::ENUM_MEMBER,
+                        _ => CompletionItemKind::VALUE,
+                    }),
+                    detail: if detail.is_empty() {
+                        None
+                    } else {
+                        Some(detail)
+                    },
+                    ..Default::default()
+                })
+                .collect();
+            Some(CompletionResponse::Array(items))
+        }))
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        Ok(self.locate(
+            &params.text_document.uri,
+            Position::default(),
+            |a, id, _| {
+                let text = &a.db.get(id).text;
+                let tree = &a.files.iter().find(|(f, _)| *f == id)?.1;
+                let sym = |name: String,
+                           kind: SymbolKind,
+                           span: hpl_compiler::source::Span,
+                           sel: hpl_compiler::source::Span,
+                           children: Vec<DocumentSymbol>| {
+                    #[allow(deprecated)]
+                    DocumentSymbol {
+                        name,
+                        detail: None,
+                        kind,
+                        tags: None,
+                        deprecated: None,
+                        range: range(text, span.start as usize, span.end as usize),
+                        selection_range: range(text, sel.start as usize, sel.end as usize),
+                        children: if children.is_empty() {
+                            None
+                        } else {
+                            Some(children)
+                        },
+                    }
+                };
+                let mut out = Vec::new();
+                for item in &tree.items {
+                    use hpl_compiler::syntax::ast::{Item, StmtKind};
+                    match item {
+                        Item::Tenant(n, s) => out.push(sym(
+                            format!("tenant {}", n.text),
+                            SymbolKind::NAMESPACE,
+                            *s,
+                            n.span,
+                            vec![],
+                        )),
+                        Item::Department(d) => {
+                            let teams = d
+                                .teams
+                                .iter()
+                                .map(|t| {
+                                    sym(
+                                        format!("team {}", t.text),
+                                        SymbolKind::ENUM_MEMBER,
+                                        t.span,
+                                        t.span,
+                                        vec![],
+                                    )
+                                })
+                                .collect();
+                            out.push(sym(
+                                format!("department {}", d.name.text),
+                                SymbolKind::ENUM,
+                                d.span,
+                                d.name.span,
+                                teams,
+                            ));
+                        }
+                        Item::Environment(n, s) => out.push(sym(
+                            format!("environment {}", n.text),
+                            SymbolKind::ENUM_MEMBER,
+                            *s,
+                            n.span,
+                            vec![],
+                        )),
+                        Item::DeviceGroup(n, s) => out.push(sym(
+                            format!("device_group {}", n.text),
+                            SymbolKind::ENUM_MEMBER,
+                            *s,
+                            n.span,
+                            vec![],
+                        )),
+                        Item::Set(s) => out.push(sym(
+                            format!("set {}", s.name.text),
+                            SymbolKind::CONSTANT,
+                            s.span,
+                            s.name.span,
+                            vec![],
+                        )),
+                        Item::Manager(m) => out.push(sym(
+                            format!("manager {}", m.name.text),
+                            SymbolKind::MODULE,
+                            m.span,
+                            m.name.span,
+                            vec![],
+                        )),
+                        Item::Policy(p) => {
+                            let rules = p
+                                .stmts
+                                .iter()
+                                .filter(|s| {
+                                    matches!(
+                                        s.kind,
+                                        StmtKind::Rule(_)
+                                            | StmtKind::Toolchain(_)
+                                            | StmtKind::Window(_)
+                                            | StmtKind::Guard(_)
+                                    )
+                                })
+                                .map(|s| {
+                                    sym(
+                                        hpl_compiler::fmt::stmt_text(s),
+                                        SymbolKind::FIELD,
+                                        s.span,
+                                        s.span,
+                                        vec![],
+                                    )
+                                })
+                                .collect();
+                            out.push(sym(
+                                format!("policy {} v{}", p.name.text, p.version),
+                                SymbolKind::CLASS,
+                                p.span,
+                                p.name.span,
+                                rules,
+                            ));
+                        }
+                    }
+                }
+                Some(DocumentSymbolResponse::Nested(out))
+            },
+        ))
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri.clone();
+        Ok(self.locate(&uri, params.range.start, |a, id, _| {
+            let text = &a.db.get(id).text;
+            let (from, to) = (
+                offset(text, params.range.start),
+                offset(text, params.range.end),
+            );
+            let mut actions = Vec::new();
+            for d in features::diagnostics_of(a, id) {
+                let Some(s) = &d.suggestion else { continue };
+                if (d.primary.span.end as usize) < from
+                    || (d.primary.span.start as usize) > to
+                    || s.span.file != id
+                {
+                    continue;
+                }
+                let edit = TextEdit {
+                    range: range(text, s.span.start as usize, s.span.end as usize),
+                    new_text: s.replacement.clone(),
+                };
+                let mut changes = std::collections::HashMap::new();
+                changes.insert(uri.clone(), vec![edit]);
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("{} ({})", s.message, d.code),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    is_preferred: Some(true),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(changes),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }));
+            }
+            Some(actions)
+        }))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        Ok(self.locate(
+            &params.text_document.uri,
+            Position::default(),
+            |a, id, _| {
+                let text = &a.db.get(id).text;
+                Some(
+                    features::override_lenses(a, id)
+                        .into_iter()
+                        .map(|(span, title)| CodeLens {
+                            range: range(text, span.start as usize, span.end as usize),
+                            command: Some(Command {
+                                title,
+                                command: String::new(),
+                                arguments: None,
+                            }),
+                            data: None,
+                        })
+                        .collect(),
+                )
+            },
+        ))
+    }
+
+    async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        Ok(self.locate(
+            &params.text_document.uri,
+            Position::default(),
+            |a, id, _| {
+                let text = &a.db.get(id).text;
+                let formatted = hpl_compiler::fmt::format_source(text).ok()?;
+                if &formatted == text {
+                    return Some(vec![]);
+                }
+                Some(vec![TextEdit {
+                    range: range(text, 0, text.len()),
+                    new_text: formatted,
+                }])
+            },
+        ))
+    }
+}

@@ -1,0 +1,74 @@
+//! The server's state without the protocol: open documents over the files on disk, and the
+//! compiler's analysis of the whole policy directory (the same `analyze_sources` as
+//! `hpl check`). Every feature is a function of an [`Analysis`], a file and an offset.
+
+use hpl_compiler::check::CheckOptions;
+use hpl_compiler::driver::{collect_files, Analysis};
+use hpl_compiler::source::{FileId, SourceFile};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Default)]
+pub struct Workspace {
+    /// The policy directory (the editor's workspace folder).
+    pub root: Option<PathBuf>,
+    /// Open documents: their text overrides the disk.
+    pub open: BTreeMap<PathBuf, String>,
+    pub analysis: Option<Analysis>,
+}
+
+impl Workspace {
+    /// The directory whose `.hpl` files are compiled together with `file`.
+    fn directory_of(&self, file: &Path) -> Option<PathBuf> {
+        match &self.root {
+            Some(root) if file.starts_with(root) => Some(root.clone()),
+            _ => file.parent().map(Path::to_path_buf),
+        }
+    }
+
+    /// Re-runs the analysis of the directory of `file` (or of the root).
+    pub fn reanalyze(&mut self, file: Option<&Path>) {
+        let dir = file
+            .and_then(|f| self.directory_of(f))
+            .or_else(|| self.root.clone());
+        let mut paths: Vec<PathBuf> = dir
+            .map(|d| collect_files(&[d]).unwrap_or_default())
+            .unwrap_or_default();
+        for p in self.open.keys() {
+            let in_dir = file
+                .and_then(|f| self.directory_of(f))
+                .is_none_or(|d| p.starts_with(&d));
+            if in_dir && !paths.contains(p) {
+                paths.push(p.clone());
+            }
+        }
+        paths.sort();
+        let files: Vec<SourceFile> = paths
+            .iter()
+            .filter_map(|p| {
+                let text = match self.open.get(p) {
+                    Some(t) => t.clone(),
+                    None => std::fs::read_to_string(p).ok()?,
+                };
+                let mut f = SourceFile::new(p.to_string_lossy().into_owned(), text);
+                f.path = Some(p.clone());
+                Some(f)
+            })
+            .collect();
+        // The analysis never panics on any text; if a bug made it, keep the server alive.
+        let result = std::panic::catch_unwind(|| {
+            hpl_compiler::analyze_sources(files, CheckOptions::default())
+        });
+        if let Ok(analysis) = result {
+            self.analysis = Some(analysis);
+        }
+    }
+
+    /// The file id of a path in the current analysis.
+    pub fn file(&self, path: &Path) -> Option<FileId> {
+        let a = self.analysis.as_ref()?;
+        a.db.files()
+            .find(|(_, f)| f.path.as_deref() == Some(path))
+            .map(|(id, _)| id)
+    }
+}
