@@ -1,0 +1,157 @@
+//! A minimal LSP client that speaks to the built server over stdio.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+pub struct Editor {
+    pub child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+    root: PathBuf,
+}
+
+impl Editor {
+    pub fn start(root: &Path) -> Editor {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hpl-lsp"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hpl-lsp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Editor {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    pub fn receive(&mut self) -> Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).expect("read") > 0,
+                "the server closed its output"
+            );
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = n.parse().expect("length");
+            }
+        }
+        let mut body = vec![0; length];
+        self.stdout.read_exact(&mut body).expect("body");
+        serde_json::from_slice(&body).expect("JSON")
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its result, collecting notifications that arrive first.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let m = self.receive();
+            if m.get("id") == Some(&json!(id)) {
+                assert!(m.get("error").is_none(), "{method}: {m}");
+                return m["result"].clone();
+            }
+        }
+    }
+
+    /// Reads `publishDiagnostics` until every file has reported once; returns codes per file.
+    pub fn diagnostics(&mut self, files: usize) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out = std::collections::BTreeMap::new();
+        while out.len() < files {
+            let m = self.receive();
+            if m["method"] == "textDocument/publishDiagnostics" {
+                let uri = m["params"]["uri"]
+                    .as_str()
+                    .expect("uri")
+                    .rsplit('/')
+                    .next()
+                    .expect("name")
+                    .to_string();
+                let codes = m["params"]["diagnostics"]
+                    .as_array()
+                    .expect("array")
+                    .iter()
+                    .map(|d| d["code"].as_str().unwrap_or("").to_string())
+                    .collect();
+                out.insert(uri, codes);
+            }
+        }
+        out
+    }
+
+    pub fn uri(&self, file: &str) -> String {
+        format!("file://{}", self.root.join(file).display())
+    }
+
+    pub fn scrub(&self, v: &Value) -> String {
+        serde_json::to_string_pretty(v)
+            .expect("json")
+            .replace(&format!("file://{}", self.root.display()), "file://<root>")
+    }
+}
+
+pub fn workspace(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("hpl-lsp-{name}-{}", std::process::id()))
+        .join("acme");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for e in std::fs::read_dir("../examples/acme").expect("examples") {
+        let p = e.expect("entry").path();
+        std::fs::copy(&p, dir.join(p.file_name().expect("name"))).expect("copy");
+    }
+    dir
+}
+
+pub fn position_of(text: &str, needle: &str, delta: usize) -> Value {
+    let at = text.find(needle).expect("needle") + delta;
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    json!({"line": line, "character": col})
+}
+
+/// Byte offset of an LSP position (UTF-16 columns), as the server computes it.
+pub fn offset_of(text: &str, pos: &Value) -> usize {
+    let line = pos["line"].as_u64().unwrap_or(0) as usize;
+    let character = pos["character"].as_u64().unwrap_or(0) as u32;
+    let mut start = 0;
+    for _ in 0..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let mut units = 0;
+    for (i, c) in text[start..end].char_indices() {
+        if units >= character {
+            return start + i;
+        }
+        units += c.len_utf16() as u32;
+    }
+    end
+}
