@@ -51,8 +51,32 @@ pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> An
     }
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
-    for (id, f) in db.files() {
-        let (tree, errors) = syntax::parse_file(id, &f.text);
+    // Files are independent: a big directory is parsed on two threads (results keep file order).
+    let all: Vec<(FileId, &SourceFile)> = db.files().collect();
+    let total: usize = all.iter().map(|(_, f)| f.text.len()).sum();
+    let parse_all = |part: &[(FileId, &SourceFile)]| -> Vec<(FileId, ast::File, Vec<Diagnostic>)> {
+        part.iter()
+            .map(|(id, f)| {
+                let (tree, errors) = syntax::parse_file(*id, &f.text);
+                (*id, tree, errors)
+            })
+            .collect()
+    };
+    let parsed = if total >= 64 * 1024
+        && all.len() > 1
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1
+    {
+        let (first, second) = all.split_at(all.len() / 2);
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(|| parse_all(second));
+            let mut a = parse_all(first);
+            a.extend(handle.join().unwrap_or_else(|_| parse_all(second)));
+            a
+        })
+    } else {
+        parse_all(&all)
+    };
+    for (id, tree, errors) in parsed {
         diagnostics.extend(errors);
         files.push((id, tree));
     }

@@ -15,9 +15,18 @@ pub struct Workspace {
     /// Open documents: their text overrides the disk.
     pub open: BTreeMap<PathBuf, String>,
     pub analysis: Option<Analysis>,
+    /// Files on disk, read once and re-read only when their modification time changes.
+    disk: BTreeMap<PathBuf, (Option<std::time::SystemTime>, String)>,
 }
 
 impl Workspace {
+    pub fn new(root: Option<PathBuf>) -> Workspace {
+        Workspace {
+            root,
+            ..Workspace::default()
+        }
+    }
+
     /// The directory whose `.hpl` files are compiled together with `file`.
     fn directory_of(&self, file: &Path) -> Option<PathBuf> {
         match &self.root {
@@ -43,18 +52,29 @@ impl Workspace {
             }
         }
         paths.sort();
-        let files: Vec<SourceFile> = paths
-            .iter()
-            .filter_map(|p| {
+        let mut files: Vec<SourceFile> = Vec::with_capacity(paths.len());
+        for p in &paths {
+            let file = (|| {
                 let text = match self.open.get(p) {
                     Some(t) => t.clone(),
-                    None => std::fs::read_to_string(p).ok()?,
+                    None => {
+                        let modified = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                        match self.disk.get(p) {
+                            Some((m, t)) if *m == modified && modified.is_some() => t.clone(),
+                            _ => {
+                                let t = std::fs::read_to_string(p).ok()?;
+                                self.disk.insert(p.clone(), (modified, t.clone()));
+                                t
+                            }
+                        }
+                    }
                 };
                 let mut f = SourceFile::new(p.to_string_lossy().into_owned(), text);
                 f.path = Some(p.clone());
                 Some(f)
-            })
-            .collect();
+            })();
+            files.extend(file);
+        }
         // The analysis never panics on any text; if a bug made it, keep the server alive.
         let result = std::panic::catch_unwind(|| {
             hpl_compiler::analyze_sources(files, CheckOptions::default())
