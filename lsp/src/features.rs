@@ -147,7 +147,13 @@ fn location(a: &Analysis, span: Span) -> String {
         .as_ref()
         .and_then(|p| p.file_name())
         .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
-    format!("{name}:{line}:{col}")
+    // A link editors open: `[baseline.hpl:7:3](file:///…/baseline.hpl#L7)`.
+    match &f.path {
+        Some(path) if path.is_absolute() => {
+            format!("[{name}:{line}:{col}](file://{}#L{line})", path.display())
+        }
+        _ => format!("{name}:{line}:{col}"),
+    }
 }
 
 fn level_rank(l: Level) -> u8 {
@@ -475,6 +481,41 @@ pub fn completions(
             return out;
         }
     }
+    if let Some(i) = before.find(" when ") {
+        let cond = &before[i + 6..];
+        let last = cond
+            .rsplit(|c: char| c.is_whitespace() || "()!&|,".contains(c))
+            .next()
+            .unwrap_or("");
+        if !last.contains('.') {
+            out.push((
+                "device".to_string(),
+                "variable",
+                "the device's facts".to_string(),
+            ));
+            for f in ["size", "has", "version", "string", "int"] {
+                out.push((f.to_string(), "function", "function".to_string()));
+            }
+            return out;
+        }
+        if let Some(method_prefix) = last.rsplit_once('.').map(|(_, m)| m) {
+            let _ = method_prefix;
+            for m in [
+                "startsWith",
+                "endsWith",
+                "contains",
+                "size",
+                "all",
+                "exists",
+                "exists_one",
+                "filter",
+                "map",
+            ] {
+                out.push((m.to_string(), "function", "method".to_string()));
+            }
+            return out;
+        }
+    }
     if words.first() == Some(&"window") && before.matches('"').count() % 2 == 1 {
         let typed = before.rsplit('"').next().unwrap_or("");
         for name in jiff::tz::db().available() {
@@ -617,4 +658,155 @@ pub fn severity_rank(s: Severity) -> u8 {
         Severity::Warning => 2,
         Severity::Note => 3,
     }
+}
+
+/// Token types of the semantic-tokens legend, in order.
+pub const TOKEN_TYPES: &[&str] = &[
+    "keyword", "string", "comment", "number", "type", "variable", "operator", "function",
+];
+
+/// Semantic tokens: (line, start column in UTF-16, length in UTF-16, type index), in order.
+/// A lexical pass: it works on text that does not parse.
+pub fn semantic_tokens(text: &str) -> Vec<(u32, u32, u32, u32)> {
+    const KEYWORDS: &[&str] = &[
+        "tenant",
+        "department",
+        "team",
+        "environment",
+        "device_group",
+        "set",
+        "policy",
+        "version",
+        "manager",
+        "scope",
+        "mode",
+        "require",
+        "allow",
+        "deny",
+        "pin",
+        "toolchain",
+        "from",
+        "window",
+        "guard",
+        "when",
+        "because",
+        "warn",
+        "org",
+        "in",
+    ];
+    let mut out = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let chars: Vec<(usize, char)> = line.char_indices().collect();
+        let col = |byte: usize| {
+            line[..byte]
+                .chars()
+                .map(|c| c.len_utf16() as u32)
+                .sum::<u32>()
+        };
+        let len = |a: usize, b: usize| {
+            line[a..b]
+                .chars()
+                .map(|c| c.len_utf16() as u32)
+                .sum::<u32>()
+        };
+        let mut i = 0;
+        while i < chars.len() {
+            let (start, c) = chars[i];
+            if c == '#' {
+                out.push((line_no as u32, col(start), len(start, line.len()), 2));
+                break;
+            }
+            if c == '"' {
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].1 != '"' {
+                    if chars[j].1 == '\\' {
+                        j += 1;
+                    }
+                    j += 1;
+                }
+                let end = chars.get(j).map_or(line.len(), |(b, ch)| b + ch.len_utf8());
+                out.push((line_no as u32, col(start), len(start, end), 1));
+                i = j + 1;
+                continue;
+            }
+            if c.is_ascii_alphanumeric() || c == '_' {
+                let mut j = i;
+                while j < chars.len()
+                    && (chars[j].1.is_ascii_alphanumeric() || "_-@/.+*:!".contains(chars[j].1))
+                {
+                    j += 1;
+                }
+                let end = chars.get(j).map_or(line.len(), |(b, _)| *b);
+                let word = &line[start..end];
+                let kind = if word.contains(':') {
+                    Some(4)
+                } else if KEYWORDS.contains(&word.trim_end_matches('!')) {
+                    Some(0)
+                } else if word.starts_with("device") {
+                    Some(5)
+                } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                    Some(3)
+                } else if chars.get(j).is_some_and(|(_, c)| *c == '(') {
+                    Some(7)
+                } else {
+                    None
+                };
+                if let Some(k) = kind {
+                    out.push((line_no as u32, col(start), len(start, end), k));
+                }
+                i = j;
+                continue;
+            }
+            if "=<>!&|^~".contains(c) {
+                out.push((line_no as u32, col(start), c.len_utf16() as u32, 6));
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Workspace symbols: policies, scopes and sets whose name contains `query`.
+pub fn workspace_symbols(a: &Analysis, query: &str) -> Vec<(String, &'static str, Span)> {
+    let p = &a.program;
+    let q = query.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for policy in &p.policies {
+        out.push((
+            format!("policy {}", policy.name.text),
+            "policy",
+            policy.name.span,
+        ));
+    }
+    for s in &p.scopes.scopes {
+        if let Some(span) = s.span {
+            out.push((format!("{} {}", s.level.keyword(), s.name), "scope", span));
+        }
+    }
+    for set in &p.sets {
+        if !a.db.get(set.name.span.file).is_stdlib {
+            out.push((format!("set {}", set.name.text), "set", set.name.span));
+        }
+    }
+    out.retain(|(name, _, _)| name.to_ascii_lowercase().contains(&q));
+    out
+}
+
+/// Quick fixes that remove a rule: redundant rules, allows a final deny forbids, allows a
+/// deny at equal specificity shadows. Returns the byte range of the whole statement line(s).
+pub fn removable_rule(a: &Analysis, d: &Diagnostic) -> Option<(usize, usize, String)> {
+    let title = match d.code {
+        Code::RedundantRule => "remove the redundant rule",
+        Code::FinalDenyOverridden => "remove the rule that the final deny forbids",
+        Code::AllowShadowedByDeny => "remove the allow that never applies",
+        _ => return None,
+    };
+    let text = &a.db.get(d.primary.span.file).text;
+    let start = text[..d.primary.span.start as usize]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let end = text[d.primary.span.end as usize..]
+        .find('\n')
+        .map_or(text.len(), |i| d.primary.span.end as usize + i + 1);
+    Some((start, end, title.to_string()))
 }

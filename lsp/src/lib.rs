@@ -172,6 +172,23 @@ impl LanguageServer for Backend {
                     resolve_provider: Some(false),
                 }),
                 document_formatting_provider: Some(OneOf::Left(true)),
+                workspace_symbol_provider: Some(OneOf::Left(true)),
+                semantic_tokens_provider: Some(
+                    SemanticTokensServerCapabilities::SemanticTokensOptions(
+                        SemanticTokensOptions {
+                            legend: SemanticTokensLegend {
+                                token_types: features::TOKEN_TYPES
+                                    .iter()
+                                    .map(|t| SemanticTokenType::new(t))
+                                    .collect(),
+                                token_modifiers: vec![],
+                            },
+                            full: Some(SemanticTokensFullOptions::Bool(true)),
+                            range: None,
+                            ..Default::default()
+                        },
+                    ),
+                ),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -444,17 +461,40 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri.clone();
         Ok(self.locate(&uri, params.range.start, |a, id, _| {
             let text = &a.db.get(id).text;
-            let (from, to) = (
-                offset(text, params.range.start),
-                offset(text, params.range.end),
-            );
+            // Whole lines: a cursor anywhere on a diagnostic's line gets its fixes.
+            let from = text[..offset(text, params.range.start)]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            let to_offset = offset(text, params.range.end);
+            let to = text[to_offset..]
+                .find('\n')
+                .map_or(text.len(), |i| to_offset + i);
             let mut actions = Vec::new();
             for d in features::diagnostics_of(a, id) {
+                if (d.primary.span.end as usize) < from || (d.primary.span.start as usize) > to {
+                    continue;
+                }
+                if let Some((start, end, title)) = features::removable_rule(a, d) {
+                    let mut changes = std::collections::HashMap::new();
+                    changes.insert(
+                        uri.clone(),
+                        vec![TextEdit {
+                            range: range(text, start, end),
+                            new_text: String::new(),
+                        }],
+                    );
+                    actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                        title: format!("{title} ({})", d.code),
+                        kind: Some(CodeActionKind::QUICKFIX),
+                        edit: Some(WorkspaceEdit {
+                            changes: Some(changes),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }));
+                }
                 let Some(s) = &d.suggestion else { continue };
-                if (d.primary.span.end as usize) < from
-                    || (d.primary.span.start as usize) > to
-                    || s.span.file != id
-                {
+                if s.span.file != id {
                     continue;
                 }
                 let edit = TextEdit {
@@ -500,6 +540,65 @@ impl LanguageServer for Backend {
                 )
             },
         ))
+    }
+
+    async fn semantic_tokens_full(
+        &self,
+        params: SemanticTokensParams,
+    ) -> Result<Option<SemanticTokensResult>> {
+        Ok(self.locate(
+            &params.text_document.uri,
+            Position::default(),
+            |a, id, _| {
+                let mut data = Vec::new();
+                let (mut last_line, mut last_col) = (0u32, 0u32);
+                for (line, col, length, kind) in features::semantic_tokens(&a.db.get(id).text) {
+                    let delta_line = line - last_line;
+                    let delta_start = if delta_line == 0 { col - last_col } else { col };
+                    data.push(SemanticToken {
+                        delta_line,
+                        delta_start,
+                        length,
+                        token_type: kind,
+                        token_modifiers_bitset: 0,
+                    });
+                    last_line = line;
+                    last_col = col;
+                }
+                Some(SemanticTokensResult::Tokens(SemanticTokens {
+                    result_id: None,
+                    data,
+                }))
+            },
+        ))
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        Ok(self.with(|ws| {
+            let a = ws.analysis.as_ref()?;
+            #[allow(deprecated)]
+            let symbols = features::workspace_symbols(a, &params.query)
+                .into_iter()
+                .filter_map(|(name, kind, span)| {
+                    Some(SymbolInformation {
+                        name,
+                        kind: match kind {
+                            "policy" => SymbolKind::CLASS,
+                            "scope" => SymbolKind::ENUM_MEMBER,
+                            _ => SymbolKind::CONSTANT,
+                        },
+                        tags: None,
+                        deprecated: None,
+                        location: Self::span_location(a, span)?,
+                        container_name: None,
+                    })
+                })
+                .collect();
+            Some(WorkspaceSymbolResponse::Flat(symbols))
+        }))
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {

@@ -91,6 +91,43 @@ fn an_editor_session() {
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 5}, "contentChanges": [{"text": text}]}));
     ed.diagnostics(files);
 
+    // A redundant rule gets a quick fix that removes it.
+    let after_jq = position_of(&text, "  require core_cli\n", "  require core_cli\n".len());
+    ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 6},
+        "contentChanges": [{"range": {"start": after_jq, "end": after_jq}, "text": "  require brew:jq\n"}]}));
+    let redundant = ed.diagnostics(files);
+    assert!(
+        redundant["baseline.hpl"].contains(&"HPL0407".to_string()),
+        "{redundant:?}"
+    );
+    let removal = ed.request("textDocument/codeAction", json!({"textDocument": doc, "range": {"start": after_jq, "end": after_jq}, "context": {"diagnostics": []}}));
+    insta::assert_snapshot!("code_action_remove_redundant", ed.scrub(&removal));
+    ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 7}, "contentChanges": [{"text": text}]}));
+    ed.diagnostics(files);
+
+    let symbols = ed.request("workspace/symbol", json!({"query": "platform"}));
+    let names: Vec<&str> = symbols
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["policy platform", "team platform"]);
+    let tokens = ed.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": doc}),
+    );
+    let data = tokens["data"].as_array().expect("data");
+    assert!(
+        data.len() > 100 && data.len() % 5 == 0,
+        "{} numbers",
+        data.len()
+    );
+    assert_eq!(
+        init["capabilities"]["semanticTokensProvider"]["legend"]["tokenTypes"][0],
+        "keyword"
+    );
+
     let formatting = ed.request(
         "textDocument/formatting",
         json!({"textDocument": doc, "options": {"tabSize": 2, "insertSpaces": true}}),
