@@ -119,7 +119,7 @@ fn an_editor_session() {
     );
     let data = tokens["data"].as_array().expect("data");
     assert!(
-        data.len() > 100 && data.len() % 5 == 0,
+        data.len() > 100 && data.len().is_multiple_of(5),
         "{} numbers",
         data.len()
     );
