@@ -215,6 +215,7 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
                 }
             }
             rules.sort_by_key(|x| std::cmp::Reverse(x.0));
+            let decisions = effective_decisions(a, manager, &name);
             lines.push(format!(
                 "**{}:{}** — {} rule(s), most specific first\n",
                 p.catalog.get(manager).id,
@@ -223,6 +224,10 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
             ));
             lines.push("The most specific level wins; at one level an exact name beats a glob, then deny beats require beats allow; a final deny decides first.\n".into());
             lines.extend(rules.into_iter().map(|(_, l)| l));
+            if !decisions.is_empty() {
+                lines.push("\n**Which rule wins** (unconditional rules; on devices in…)\n".into());
+                lines.extend(decisions);
+            }
             let overrides: Vec<String> = a
                 .diagnostics
                 .iter()
@@ -373,7 +378,9 @@ pub fn definition(a: &Analysis, file: FileId, offset: usize) -> Option<Span> {
         Hit::ScopeDecl(_, n) => Some(n.span),
         Hit::SetRef(n) | Hit::SetDecl(n) => Some(p.sets[*p.set_by_name.get(&n.text)?].name.span),
         Hit::Policy(n) => Some(n.span),
-        _ => None,
+        Hit::Manager(n) => Some(p.catalog.get(p.catalog.lookup(&n.text)?).span),
+        Hit::Package(r) => Some(p.catalog.get(p.catalog.lookup(&r.manager.text)?).span),
+        Hit::Field(..) => None,
     }
 }
 
@@ -809,4 +816,86 @@ pub fn removable_rule(a: &Analysis, d: &Diagnostic) -> Option<(usize, usize, Str
         .find('\n')
         .map_or(text.len(), |i| d.primary.span.end as usize + i + 1);
     Some((start, end, title.to_string()))
+}
+
+/// For every scope where the package is touched: the rule that decides on a device whose most
+/// specific scope is that one (its path: the scope, its department, the organisation), by
+/// DESIGN §3 — a final deny first, then the most specific level, an exact name over a glob,
+/// deny over require over allow. Conditional rules are left out: they depend on the device.
+fn effective_decisions(
+    a: &Analysis,
+    manager: hpl_compiler::program::ManagerId,
+    name: &str,
+) -> Vec<String> {
+    let p = &a.program;
+    let mut placements = Vec::new();
+    for (pi, policy) in p.policies.iter().enumerate() {
+        for &rid in &policy.rules {
+            let rule = p.rule(rid);
+            if rule.manager == manager
+                && rule.pattern.matches(name)
+                && rule.condition.is_none()
+                && rule.kind != ast::RuleKind::Pin
+            {
+                for &(scope, _) in &policy.scopes {
+                    placements.push((pi, rule, scope));
+                }
+            }
+        }
+    }
+    let mut scopes: Vec<ScopeId> = placements.iter().map(|(_, _, s)| *s).collect();
+    scopes.sort();
+    scopes.dedup();
+    let mut out = Vec::new();
+    for target in scopes {
+        let on_path: Vec<_> = placements
+            .iter()
+            .filter(|(_, _, s)| p.scopes.contains(*s, target))
+            .collect();
+        // A deny with a range decides only for versions in it, so it never wins outright here.
+        let winner = on_path.iter().find(|(_, r, _)| r.is_final).or_else(|| {
+            on_path
+                .iter()
+                .filter(|(_, r, _)| !(r.kind == ast::RuleKind::Deny && r.constraint.is_some()))
+                .min_by_key(|(_, r, s)| {
+                    let kind = match r.kind {
+                        ast::RuleKind::Deny => 0,
+                        ast::RuleKind::Require => 1,
+                        _ => 2,
+                    };
+                    (
+                        std::cmp::Reverse(level_rank(p.scopes.get(*s).level)),
+                        !r.pattern.is_exact(),
+                        kind,
+                        r.constraint.is_some(),
+                    )
+                })
+        });
+        if let Some((pi, rule, scope)) = winner {
+            let policy = &p.policies[*pi];
+            let kind = if rule.is_final {
+                "deny!"
+            } else {
+                rule.kind.keyword()
+            };
+            let overridden: Vec<String> = on_path
+                .iter()
+                .filter(|(_, r, s)| r.id != rule.id && (r.kind != rule.kind || *s != *scope))
+                .map(|(_, r, s)| format!("{} at `{}`", r.kind.keyword(), p.scopes.describe(*s)))
+                .collect();
+            let over = if overridden.is_empty() {
+                String::new()
+            } else {
+                format!("; overrides {}", overridden.join(", "))
+            };
+            out.push(format!(
+                "- `{}`: **{kind}** from policy `{}` at `{}` ({}){over}",
+                p.scopes.describe(target),
+                policy.name.text,
+                p.scopes.describe(*scope),
+                location(a, rule.span)
+            ));
+        }
+    }
+    out
 }

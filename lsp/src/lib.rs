@@ -37,6 +37,17 @@ fn path_of(uri: &Uri) -> Option<PathBuf> {
     uri.to_file_path().map(|p| p.into_owned())
 }
 
+/// Writes an embedded stdlib file to `<temp>/hpl-stdlib-<version>/` (once) and returns its path.
+fn materialize_stdlib(name: &str, text: &str) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("hpl-stdlib-{}", env!("CARGO_PKG_VERSION")));
+    let file = dir.join(name.rsplit('/').next()?);
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(text) {
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(&file, text).ok()?;
+    }
+    Some(file)
+}
+
 fn uri_of(path: &std::path::Path) -> Option<Uri> {
     Uri::from_file_path(path)
 }
@@ -132,8 +143,14 @@ impl Backend {
         span: hpl_compiler::source::Span,
     ) -> Option<Location> {
         let f = a.db.get(span.file);
+        let path = match &f.path {
+            Some(p) => p.clone(),
+            // The stdlib is embedded: write it out once so editors can open the catalog.
+            None if f.is_stdlib => materialize_stdlib(&f.name, &f.text)?,
+            None => return None,
+        };
         Some(Location::new(
-            uri_of(f.path.as_deref()?)?,
+            uri_of(&path)?,
             range(&f.text, span.start as usize, span.end as usize),
         ))
     }

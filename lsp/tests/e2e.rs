@@ -62,6 +62,18 @@ fn an_editor_session() {
         json!({"textDocument": doc, "position": position_of(&text, "require core_cli", 10)}),
     );
     insta::assert_snapshot!("definition_set", ed.scrub(&definition));
+    // A manager leads to the stdlib catalog.
+    let catalog = ed.request(
+        "textDocument/definition",
+        json!({"textDocument": doc, "position": position_of(&text, "brew:git >= 2.40", 1)}),
+    );
+    assert!(
+        catalog["uri"]
+            .as_str()
+            .expect("uri")
+            .ends_with("managers.hpl"),
+        "{catalog}"
+    );
     let references = ed.request("textDocument/references", json!({"textDocument": doc, "position": position_of(&text, "require core_cli", 10), "context": {"includeDeclaration": true}}));
     assert_eq!(
         references.as_array().expect("locations").len(),
