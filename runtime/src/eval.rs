@@ -533,25 +533,7 @@ impl<'a> Evaluator<'a> {
         }
 
         // 2. Precedence among the others.
-        let mut ordered: Vec<u32> = rules
-            .iter()
-            .copied()
-            .filter(|&r| !c.rules[r as usize].is_final)
-            .collect();
-        ordered.sort_by_key(|&r| {
-            let rule = &c.rules[r as usize];
-            let kind_rank = match rule.kind {
-                RuleKind::Deny => 0,
-                RuleKind::Require => 1,
-                _ => 2,
-            };
-            (
-                std::cmp::Reverse(self.rule_level(rule)),
-                rule.glob,
-                kind_rank,
-                r,
-            )
-        });
+        let ordered = self.by_precedence(&rules);
         let mut winner = None;
         for &r in &ordered {
             let rule = &c.rules[r as usize];
@@ -872,6 +854,28 @@ impl<'a> Evaluator<'a> {
         target: Option<&Version>,
     ) -> Option<u32> {
         let c = self.c;
+        let ordered = self.by_precedence(rules);
+        for r in ordered {
+            let rule = &c.rules[r as usize];
+            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
+                let hit = match (target, installed) {
+                    (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)),
+                    (None, Some(p)) => self.denied_range_hit(r, p),
+                    (None, None) => Some(false),
+                };
+                if hit != Some(true) {
+                    continue;
+                }
+            }
+            return Some(r);
+        }
+        None
+    }
+
+    /// The non-final rules in DESIGN §3's order: most specific level, then an exact name
+    /// before a glob, then deny before require before allow (rule order breaks ties).
+    fn by_precedence(&self, rules: &[u32]) -> Vec<u32> {
+        let c = self.c;
         let mut ordered: Vec<u32> = rules
             .iter()
             .copied()
@@ -891,21 +895,7 @@ impl<'a> Evaluator<'a> {
                 r,
             )
         });
-        for r in ordered {
-            let rule = &c.rules[r as usize];
-            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
-                let hit = match (target, installed) {
-                    (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)),
-                    (None, Some(p)) => self.denied_range_hit(r, p),
-                    (None, None) => Some(false),
-                };
-                if hit != Some(true) {
-                    continue;
-                }
-            }
-            return Some(r);
-        }
-        None
+        ordered
     }
 
     /// The effective mode of a policy on this device: MDM may cap it, never raise it.
