@@ -476,6 +476,25 @@ fn keys_for(
     }
 }
 
+/// Opens the device's snapshot store with the configuration's (or `--key`) trust.
+fn open_store(
+    dir: &Path,
+    config: Option<&ManagedConfig>,
+    keys: &[PathBuf],
+    err: Out<'_>,
+) -> std::io::Result<Option<SnapshotStore>> {
+    let Some(trusted) = keys_for(config, keys, err)? else {
+        return Ok(None);
+    };
+    match SnapshotStore::open(dir, trusted, config.map(|c| c.tenant_id.clone())) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            writeln!(err, "error: cannot open the store {}: {e}", dir.display())?;
+            Ok(None)
+        }
+    }
+}
+
 enum Loaded {
     Bundle(Box<hpl_runtime::load::VerifiedBundle>),
     /// A store without a valid snapshot.
@@ -489,15 +508,8 @@ fn load_source(
     err: Out<'_>,
 ) -> std::io::Result<Option<Loaded>> {
     if let Some(dir) = &source.store {
-        let Some(keys) = keys_for(config, &source.keys, err)? else {
+        let Some(store) = open_store(dir, config, &source.keys, err)? else {
             return Ok(None);
-        };
-        let store = match SnapshotStore::open(dir, keys, config.map(|c| c.tenant_id.clone())) {
-            Ok(s) => s,
-            Err(e) => {
-                writeln!(err, "error: cannot open the store {}: {e}", dir.display())?;
-                return Ok(None);
-            }
         };
         return Ok(Some(match store.active(now) {
             Some(b) => Loaded::Bundle(Box::new(b)),
@@ -718,20 +730,9 @@ pub fn snapshot_install(
     let Ok(config) = read_config(config, err)? else {
         return Ok(1);
     };
-    let Some(trusted) = keys_for(config.as_ref(), keys, err)? else {
-        return Ok(1);
-    };
     let tenant = config.as_ref().map(|c| c.tenant_id.clone());
-    let store = match SnapshotStore::open(store_dir, trusted, tenant.clone()) {
-        Ok(s) => s,
-        Err(e) => {
-            writeln!(
-                err,
-                "error: cannot open the store {}: {e}",
-                store_dir.display()
-            )?;
-            return Ok(1);
-        }
+    let Some(store) = open_store(store_dir, config.as_ref(), keys, err)? else {
+        return Ok(1);
     };
     let bytes = match std::fs::read(bundle) {
         Ok(b) => b,
@@ -788,19 +789,8 @@ pub fn snapshot_status(
     let Ok(config) = read_config(config, err)? else {
         return Ok(1);
     };
-    let Some(trusted) = keys_for(config.as_ref(), keys, err)? else {
+    let Some(store) = open_store(store_dir, config.as_ref(), keys, err)? else {
         return Ok(1);
-    };
-    let store = match SnapshotStore::open(store_dir, trusted, config.map(|c| c.tenant_id)) {
-        Ok(s) => s,
-        Err(e) => {
-            writeln!(
-                err,
-                "error: cannot open the store {}: {e}",
-                store_dir.display()
-            )?;
-            return Ok(1);
-        }
     };
     match store.active(now) {
         Some(b) => {

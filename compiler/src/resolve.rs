@@ -204,22 +204,7 @@ impl Resolver {
         program: &Program,
         p: &ast::PackageRef,
     ) -> Option<(ManagerId, Pattern, String)> {
-        let Some(manager) = program.catalog.lookup(&p.manager.text) else {
-            let mut d = Diagnostic::new(
-                Code::UnknownManager,
-                format!("unknown package manager `{}`", p.manager.text),
-                p.manager.span,
-                "not in the manager catalog",
-            );
-            d = d.did_you_mean_or(
-                p.manager.span,
-                &p.manager.text,
-                program.catalog.names(),
-                "managers are listed in docs/language.md (Managers), e.g. brew, npm, pip, mise",
-            );
-            self.diagnostics.push(d);
-            return None;
-        };
+        let manager = self.manager_name(program, &p.manager)?;
         let scheme = program.catalog.get(manager).scheme;
         let name = &p.package.text;
         let pattern = match name.find('*') {
@@ -545,6 +530,7 @@ impl Resolver {
         program.policies.push(policy);
     }
 
+    /// Looks a manager id or alias up; unknown ones are reported with a suggestion.
     fn manager_name(&mut self, program: &Program, name: &ast::Name) -> Option<ManagerId> {
         let found = program.catalog.lookup(&name.text);
         if found.is_none() {
@@ -554,7 +540,12 @@ impl Resolver {
                 name.span,
                 "not in the manager catalog",
             );
-            d = d.did_you_mean(name.span, &name.text, program.catalog.names());
+            d = d.did_you_mean_or(
+                name.span,
+                &name.text,
+                program.catalog.names(),
+                "managers are listed in docs/language.md (Managers), e.g. brew, npm, pip, mise",
+            );
             self.diagnostics.push(d);
         }
         found
