@@ -8,10 +8,11 @@ use crate::check::CheckOptions;
 use crate::diagnostics::render;
 use crate::driver::{analyze_sources, load_files, Analysis};
 use crate::lower::BuildOptions;
-use hpl_runtime::bundle::{decode_content, BundleContent, NONE};
+use hpl_runtime::bundle::{decode_content, BundleContent};
 use hpl_runtime::config::ManagedConfig;
-use hpl_runtime::enforce::{ActionRequest, Verdict};
-use hpl_runtime::eval::{evaluate_with, no_snapshot_record, timestamp, Settings};
+use hpl_runtime::device::Device;
+use hpl_runtime::enforce::Verdict;
+use hpl_runtime::eval::timestamp;
 use hpl_runtime::inventory::{parse_timestamp, Inventory};
 use hpl_runtime::load::{hex, load, open_envelope, TrustedKeys};
 use hpl_runtime::record::{ComplianceRecord, State};
@@ -374,23 +375,19 @@ pub fn describe(
             w,
             "  {:<3} {:<13} {:<20} {rules} rules",
             i,
-            scope.level.name(),
+            scope.level.as_str(),
             c.str(scope.name)
         );
     }
     let _ = writeln!(w, "\nrules");
     for (i, r) in c.rules.iter().enumerate() {
-        let kind = if r.is_final { "deny!" } else { r.kind.name() };
-        let constraint = if r.constraint == NONE {
-            String::new()
-        } else {
-            format!(" {}", c.str(r.constraint))
-        };
-        let cond = if r.condition == NONE {
-            String::new()
-        } else {
-            format!(" when#{}", r.condition)
-        };
+        let kind = hpl_runtime::vocab::RecordRuleKind::of(r.kind, r.is_final).as_str();
+        let constraint = r
+            .constraint
+            .map_or_else(String::new, |x| format!(" {}", c.str(x)));
+        let cond = r
+            .condition
+            .map_or_else(String::new, |x| format!(" when#{x}"));
         let warn = if r.warn { " warn" } else { "" };
         let _ = writeln!(
             w,
@@ -495,32 +492,22 @@ fn open_store(
     }
 }
 
-enum Loaded {
-    Bundle(Box<hpl_runtime::load::VerifiedBundle>),
-    /// A store without a valid snapshot.
-    NoSnapshot(String),
-}
-
-fn load_source(
+/// The device the command asks: its MDM configuration and its snapshot (from the store, a
+/// bundle file, or a policy directory compiled in memory). All device logic is the runtime's
+/// [`Device`]; this only finds the inputs.
+fn open_device(
     source: &Source,
-    config: Option<&ManagedConfig>,
+    config: Option<ManagedConfig>,
     now: i64,
     err: Out<'_>,
-) -> std::io::Result<Option<Loaded>> {
-    if let Some(dir) = &source.store {
-        let Some(store) = open_store(dir, config, &source.keys, err)? else {
+) -> std::io::Result<Option<Device>> {
+    let device = if let Some(dir) = &source.store {
+        let Some(store) = open_store(dir, config.as_ref(), &source.keys, err)? else {
             return Ok(None);
         };
-        return Ok(Some(match store.active(now) {
-            Some(b) => Loaded::Bundle(Box::new(b)),
-            None => Loaded::NoSnapshot(format!(
-                "the store {} holds no valid, unexpired bundle",
-                dir.display()
-            )),
-        }));
-    }
-    if let Some(bundle) = &source.bundle {
-        let Some(keys) = keys_for(config, &source.keys, err)? else {
+        Device::from_store(&store, now, config)
+    } else if let Some(bundle) = &source.bundle {
+        let Some(keys) = keys_for(config.as_ref(), &source.keys, err)? else {
             return Ok(None);
         };
         let bytes = match std::fs::read(bundle) {
@@ -530,8 +517,8 @@ fn load_source(
                 return Ok(None);
             }
         };
-        return Ok(match load(&bytes, &keys) {
-            Ok(b) => Some(Loaded::Bundle(Box::new(b))),
+        match load(&bytes, &keys) {
+            Ok(b) => Device::with_bundle(b, config),
             Err(e) => {
                 writeln!(
                     err,
@@ -539,11 +526,10 @@ fn load_source(
                     bundle.display(),
                     e.code()
                 )?;
-                None
+                return Ok(None);
             }
-        });
-    }
-    if let Some(dir) = &source.policy {
+        }
+    } else if let Some(dir) = &source.policy {
         let paths = vec![dir.to_path_buf()];
         let Some(analysis) = analyze_dir(&paths, err)? else {
             return Ok(None);
@@ -554,49 +540,30 @@ fn load_source(
             expires_at: None,
             root: root_of(&paths),
         };
-        return Ok(match compile_verified(&analysis, &options) {
-            Ok(b) => Some(Loaded::Bundle(Box::new(b))),
+        match compile_verified(&analysis, &options) {
+            Ok(b) => Device::with_bundle(b, config),
             Err(e) => {
                 writeln!(err, "error: {e}")?;
-                None
+                return Ok(None);
             }
-        });
-    }
-    writeln!(err, "error: pass --bundle with --key, --policy, or --store")?;
-    Ok(None)
+        }
+    } else {
+        writeln!(err, "error: pass --bundle with --key, --policy, or --store")?;
+        return Ok(None);
+    };
+    Ok(Some(device.with_local_zone(jiff::tz::TimeZone::system())))
 }
 
-fn read_inventory(
-    path: &Path,
-    config: Option<&ManagedConfig>,
-    err: Out<'_>,
-) -> std::io::Result<Option<Inventory>> {
+fn read_inventory(path: &Path, err: Out<'_>) -> std::io::Result<Option<Inventory>> {
     let Some(text) = read_text(path, err)? else {
         return Ok(None);
     };
     match Inventory::from_json_str(&text) {
-        Ok(mut inv) => {
-            // MDM's scope hints add device groups.
-            if let Some(c) = config {
-                for g in &c.device_groups {
-                    if !inv.scopes.device_groups.contains(g) {
-                        inv.scopes.device_groups.push(g.clone());
-                    }
-                }
-            }
-            Ok(Some(inv))
-        }
+        Ok(inv) => Ok(Some(inv)),
         Err(e) => {
             writeln!(err, "error: {}: {e}", path.display())?;
             Ok(None)
         }
-    }
-}
-
-fn settings(config: Option<&ManagedConfig>) -> Settings {
-    Settings {
-        mode_cap: config.and_then(|c| c.mode_cap),
-        local_zone: jiff::tz::TimeZone::system(),
     }
 }
 
@@ -637,16 +604,13 @@ pub fn eval(
     let Ok(config) = read_config(source.config.as_deref(), err)? else {
         return Ok(1);
     };
-    let Some(loaded) = load_source(source, config.as_ref(), now, err)? else {
+    let Some(device) = open_device(source, config, now, err)? else {
         return Ok(1);
     };
-    let Some(inv) = read_inventory(inventory, config.as_ref(), err)? else {
+    let Some(inv) = read_inventory(inventory, err)? else {
         return Ok(1);
     };
-    let record = match &loaded {
-        Loaded::Bundle(b) => evaluate_with(b, &inv, now, &settings(config.as_ref())),
-        Loaded::NoSnapshot(context) => no_snapshot_record(&inv, now, context),
-    };
+    let record = device.evaluate(&inv, now);
     if !append_events(events, &hpl_runtime::events::from_record(&record, now), err)? {
         return Ok(1);
     }
@@ -673,33 +637,17 @@ pub fn authorize(
     let Some(now) = parse_time(at, err)? else {
         return Ok(1);
     };
-    let request: ActionRequest = match serde_json::from_str(action) {
-        Ok(r) => r,
-        Err(e) => {
-            writeln!(err, "error: --action is not a valid request: {e}")?;
-            return Ok(1);
-        }
-    };
     let Ok(config) = read_config(source.config.as_deref(), err)? else {
         return Ok(1);
     };
-    let Some(loaded) = load_source(source, config.as_ref(), now, err)? else {
+    let Some(device) = open_device(source, config, now, err)? else {
         return Ok(1);
     };
-    let Some(inv) = read_inventory(inventory, config.as_ref(), err)? else {
+    let Some(inv) = read_inventory(inventory, err)? else {
         return Ok(1);
     };
-    let settings = settings(config.as_ref());
-    let decision = match &loaded {
-        Loaded::Bundle(b) => hpl_runtime::enforce::authorize(b, &inv, &request, now, &settings),
-        Loaded::NoSnapshot(context) => {
-            // Without a snapshot the device is as strict as MDM lets it be (enforce unless capped).
-            let mode = settings
-                .mode_cap
-                .unwrap_or(hpl_runtime::bundle::Mode::Enforce);
-            hpl_runtime::enforce::authorize_without_snapshot(&request, mode, context)
-        }
-    };
+    // A request the runtime cannot read is denied (exit 6), like any other refusal.
+    let decision = device.authorize_json(&inv, action, now);
     writeln!(
         out,
         "{}",

@@ -10,11 +10,12 @@
 //! ```
 
 use hpl_runtime::config::ManagedConfig;
-use hpl_runtime::enforce::{authorize, authorize_without_snapshot, ActionRequest, Verdict};
-use hpl_runtime::eval::{evaluate_with, no_snapshot_record, Settings};
+use hpl_runtime::device::Device;
+use hpl_runtime::enforce::{ActionRequest, Verdict};
 use hpl_runtime::events::{self, TaskReport};
 use hpl_runtime::inventory::Inventory;
 use hpl_runtime::store::{install_event, SnapshotStore};
+use hpl_runtime::vocab::Action;
 use std::error::Error;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -28,10 +29,6 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. The MDM profile: trusted keys, tenant, mode cap, scope hints. Invalid: refuse to run.
     let config = ManagedConfig::parse(&std::fs::read_to_string(config_path)?)?;
-    let settings = Settings {
-        mode_cap: config.mode_cap,
-        local_zone: jiff::tz::TimeZone::system(),
-    };
 
     // 2. The snapshot store keeps the last valid bundle for offline use.
     let store = SnapshotStore::open(
@@ -56,33 +53,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         )],
     )?;
 
-    // 4. Check-in: evaluate against the active snapshot, never waiting on a network.
-    let Some(bundle) = store.active(now) else {
-        let record = no_snapshot_record(&inventory, now, "no valid bundle in the store");
-        events::append(&mut audit, &events::from_record(&record, now))?;
-        // Read-only work goes on; mutating work is refused with the reason.
-        let request = ActionRequest {
-            action: "install".into(),
-            manager: "npm".into(),
-            package: Some("x".into()),
-            to: None,
-        };
-        let decision = authorize_without_snapshot(
-            &request,
-            settings
-                .mode_cap
-                .unwrap_or(hpl_runtime::bundle::Mode::Enforce),
-            "no valid bundle",
-        );
-        eprintln!("offline: {:?}: {}", decision.decision, decision.reason);
-        return Ok(());
-    };
-    let mut inventory = inventory;
-    inventory
-        .scopes
-        .device_groups
-        .extend(config.device_groups.iter().cloned());
-    let record = evaluate_with(&bundle, &inventory, now, &settings);
+    // 4. Check-in: the device facade applies MDM's scope hints and mode cap, checks that the
+    //    active snapshot is for this tenant and unexpired, and evaluates, never waiting on a
+    //    network. Without a valid snapshot the record is `unknown` (`no_valid_snapshot`).
+    let device = Device::from_store(&store, now, Some(config.clone()))
+        .with_local_zone(jiff::tz::TimeZone::system());
+    let record = device.evaluate(&inventory, now);
     events::append(&mut audit, &events::from_record(&record, now))?;
     eprintln!(
         "{}: {} violations, state {}",
@@ -90,16 +66,31 @@ fn main() -> Result<(), Box<dyn Error>> {
         record.violations.len(),
         record.state.as_str()
     );
+    if let Err(why) = device.valid_snapshot(&device.prepare(inventory.clone()), now) {
+        // Read-only work goes on; mutating work is refused with the reason.
+        let request = ActionRequest {
+            action: Action::Install,
+            manager: "npm".into(),
+            package: Some("x".into()),
+            to: None,
+        };
+        let decision = device.authorize(&inventory, &request, now);
+        eprintln!(
+            "offline ({why}): {:?}: {}",
+            decision.decision, decision.reason
+        );
+        return Ok(());
+    }
 
     // 5. Remediation: ask before every mutating action; report each task.
     for (i, step) in record.remediation.iter().enumerate() {
         let request = ActionRequest {
-            action: step.action.into(),
+            action: step.action,
             manager: step.manager.clone(),
             package: Some(step.package.clone()),
             to: None,
         };
-        let decision = authorize(&bundle, &inventory, &request, now, &settings);
+        let decision = device.authorize(&inventory, &request, now);
         let task_id = format!("remediate-{now}-{i}");
         let task = TaskReport {
             tenant_id: &record.tenant_id,

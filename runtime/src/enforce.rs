@@ -7,24 +7,26 @@
 //! always allowed. A final deny of a package that is installed blocks every upgrade of its
 //! manager until the package is removed.
 
-use crate::bundle::{self, Mode, RuleKind, CAP_GUARDED};
+use crate::bundle::{GuardLevel, Mode, RuleKind};
 use crate::eval::{Evaluator, Settings};
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
 use crate::package::normalize_name;
 use crate::record::RuleOrigin;
+pub use crate::vocab::Action;
+use crate::vocab::Step;
 use serde::{Deserialize, Serialize};
 
 /// What the agent wants to do (`hpl authorize --action '<json>'`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct ActionRequest {
-    /// install, uninstall, upgrade, upgrade-all, pin, unpin; or a read-only action: detect,
-    /// refresh, search, list, info, outdated.
-    pub action: String,
+    /// install, uninstall, upgrade, downgrade, upgrade-all, pin, unpin; or a read-only action:
+    /// detect, refresh, search, list, info, outdated.
+    pub action: Action,
     pub manager: String,
     #[serde(default)]
     pub package: Option<String>,
-    /// The version the action would install (install, upgrade, pin).
+    /// The version the action would install (install, upgrade, downgrade, pin).
     #[serde(default)]
     pub to: Option<String>,
 }
@@ -51,21 +53,11 @@ pub struct Decision {
 pub struct PackageDecision {
     pub package: String,
     /// `upgrade`, or `skip` (pinned or otherwise held).
-    pub step: &'static str,
+    pub step: Step,
     pub decision: Verdict,
     pub reason: String,
     pub rule: Option<RuleOrigin>,
 }
-
-pub const READ_ONLY: &[&str] = &["detect", "refresh", "search", "list", "info", "outdated"];
-pub const MUTATING: &[&str] = &[
-    "install",
-    "uninstall",
-    "upgrade",
-    "upgrade-all",
-    "pin",
-    "unpin",
-];
 
 fn decision(decision: Verdict, reason: impl Into<String>, rule: Option<RuleOrigin>) -> Decision {
     Decision {
@@ -79,7 +71,7 @@ fn decision(decision: Verdict, reason: impl Into<String>, rule: Option<RuleOrigi
 /// When there is no valid snapshot: read-only actions run; mutating ones are denied in
 /// `enforce` (and need confirmation otherwise), with the explicit error `no_valid_snapshot`.
 pub fn authorize_without_snapshot(request: &ActionRequest, mode: Mode, context: &str) -> Decision {
-    if READ_ONLY.contains(&request.action.as_str()) {
+    if request.action.is_read_only() {
         return decision(Verdict::Allow, "read-only actions are always allowed", None);
     }
     let verdict = if mode == Mode::Enforce {
@@ -104,17 +96,14 @@ pub fn authorize(
     now: i64,
     settings: &Settings,
 ) -> Decision {
-    let action = request.action.as_str();
-    if READ_ONLY.contains(&action) {
+    let action = request.action;
+    if action.is_read_only() {
         return decision(Verdict::Allow, "read-only actions are always allowed", None);
     }
-    if !MUTATING.contains(&action) {
+    if action == Action::Manual || action == Action::InstallPolicy {
         return decision(
             Verdict::Deny,
-            format!(
-                "unknown action `{action}`; expected one of {}",
-                MUTATING.join(", ")
-            ),
+            format!("`{action}` is not an action the agent asks about"),
             None,
         );
     }
@@ -135,7 +124,7 @@ pub fn authorize(
     // The guard floor and the policy's guards for this manager.
     let manager = &c.managers[m as usize];
     let mut floor = decision(Verdict::Allow, "allowed by policy", None);
-    if manager.capabilities & CAP_GUARDED != 0 {
+    if manager.capabilities.guarded {
         floor = decision(
             Verdict::NeedsConfirmation,
             format!(
@@ -146,12 +135,15 @@ pub fn authorize(
         );
     }
     for g in &c.guards {
-        if g.manager != m || !e.bound(g.origin) || e.applies(g.condition, g.origin) != Some(true) {
+        if g.manager != m
+            || !e.guard_bound(g.origin)
+            || e.applies(g.condition, g.origin) != Some(true)
+        {
             continue;
         }
         let origin = e.origin_of(g.origin);
         match g.level {
-            1 => {
+            GuardLevel::Deny => {
                 return decision(
                     Verdict::Deny,
                     format!(
@@ -161,7 +153,7 @@ pub fn authorize(
                     Some(origin),
                 )
             }
-            0 if floor.decision < Verdict::NeedsConfirmation => {
+            GuardLevel::Confirm if floor.decision < Verdict::NeedsConfirmation => {
                 floor = decision(
                     Verdict::NeedsConfirmation,
                     format!("`guard {} confirm`", request.manager),
@@ -172,7 +164,7 @@ pub fn authorize(
         }
     }
     let inventoried = inventory.managers.iter().find(|x| x.id == request.manager);
-    if action == "upgrade-all" {
+    if action == Action::UpgradeAll {
         return upgrade_all(
             &mut e,
             m,
@@ -191,7 +183,7 @@ pub fn authorize(
             .find(|p| normalize_name(scheme, &p.name) == name)
     });
     let objection = objection(&mut e, m, &name, installed, action, request.to.as_deref());
-    let blocker = if action == "upgrade" {
+    let blocker = if action == Action::Upgrade {
         blocking_final_deny(&mut e, m, inventoried)
     } else {
         None
@@ -225,91 +217,93 @@ fn combine(e: &Evaluator<'_>, floor: Decision, objection: Option<Objection>) -> 
     }
 }
 
-/// What the policy says against doing `action` to the package, if anything.
+/// What the policy says against doing `action` to the package, if anything. The precedence
+/// decision is the one evaluation makes, as if the target version were installed.
 fn objection(
     e: &mut Evaluator<'_>,
     m: u32,
     name: &str,
     installed: Option<&Package>,
-    action: &str,
+    action: Action,
     to: Option<&str>,
 ) -> Option<Objection> {
     let c = e.content();
     let scheme = e.bundle().scheme(m);
     let target = to.and_then(|v| scheme.parse_version(v).ok());
     let (rules, pins) = e.applicable(m, name);
-    let constraint_text = |r: u32| c.str(c.rules[r as usize].constraint).to_string();
+    let constraint_text = |r: u32| c.rules[r as usize].constraint.map_or("", |x| c.str(x));
     let b = e.bundle();
     let in_range = |r: u32| -> Option<bool> {
         let constraint = b.constraint(r)?;
         target.as_ref().and_then(|v| constraint.matches(v))
     };
-    let installs = matches!(action, "install" | "upgrade" | "pin");
-    if installs {
-        // Final denies: of the package, or of the version it would reach.
-        for &r in &rules {
-            let rule = &c.rules[r as usize];
-            if rule.is_final && (rule.constraint == bundle::NONE || in_range(r) == Some(true)) {
-                let what = if rule.constraint == bundle::NONE {
-                    String::new()
-                } else {
-                    format!(" {}", constraint_text(r))
-                };
-                return Some(Objection {
-                    reason: format!("`{name}`{what} is finally denied"),
-                    rule: r,
-                });
-            }
-        }
-    }
-    let winner = e.winner(&rules, installed, target.as_ref());
-    match (action, winner) {
-        ("install" | "upgrade", Some(w)) => {
-            let rule = &c.rules[w as usize];
-            match rule.kind {
-                RuleKind::Deny => {
-                    return Some(Objection {
-                        reason: format!("installing `{name}` is denied"),
-                        rule: w,
-                    });
-                }
-                RuleKind::Require | RuleKind::Allow
-                    if rule.constraint != bundle::NONE && in_range(w) == Some(false) =>
-                {
-                    return Some(Objection {
-                        reason: format!(
-                            "{} is outside the range `{}`",
-                            to.unwrap_or("?"),
-                            constraint_text(w)
-                        ),
-                        rule: w,
-                    });
-                }
-                _ => {}
-            }
-        }
-        ("uninstall", Some(w)) if c.rules[w as usize].kind == RuleKind::Require => {
+    let to_or_unknown = to.unwrap_or("an unspecified version");
+    let d = e.decision(&rules, installed, target.as_ref());
+    if let Some(f) = d.final_deny {
+        let r = rules[f];
+        if action.installs() {
+            let what = match c.rules[r as usize].constraint {
+                None => String::new(),
+                Some(_) => format!(" {}", constraint_text(r)),
+            };
             return Some(Objection {
-                reason: format!("`{name}` is required"),
-                rule: w,
+                reason: format!("`{name}`{what} is finally denied"),
+                rule: r,
             });
         }
-        _ => {}
+        // Removing or unpinning a forbidden package is what the policy wants.
+        return None;
+    }
+    let winner = d.winner.map(|i| rules[i]);
+    if let Some(w) = winner {
+        let rule = &c.rules[w as usize];
+        let installs_version = matches!(
+            action,
+            Action::Install | Action::Upgrade | Action::Downgrade
+        );
+        match rule.kind {
+            RuleKind::Deny if installs_version => {
+                return Some(Objection {
+                    reason: format!("`{name}` is denied: no {action}"),
+                    rule: w,
+                });
+            }
+            RuleKind::Require | RuleKind::Allow
+                if installs_version && rule.constraint.is_some() && in_range(w) == Some(false) =>
+            {
+                return Some(Objection {
+                    reason: format!(
+                        "{to_or_unknown} is outside the range `{}`",
+                        constraint_text(w)
+                    ),
+                    rule: w,
+                });
+            }
+            RuleKind::Require if action == Action::Uninstall => {
+                return Some(Objection {
+                    reason: format!("`{name}` is required"),
+                    rule: w,
+                });
+            }
+            _ => {}
+        }
     }
     if let Some(&pin) = pins.first() {
         match action {
-            "unpin" => {
+            Action::Unpin => {
                 return Some(Objection {
                     reason: format!("`{name}` is pinned to `{}` by policy", constraint_text(pin)),
                     rule: pin,
                 })
             }
-            "upgrade" | "install" | "pin" if installed.is_some() || action != "install" => {
+            Action::Upgrade | Action::Downgrade | Action::Install | Action::Pin
+                if installed.is_some() || action != Action::Install =>
+            {
                 let holds = match (&target, b.constraint(pin)) {
                     (Some(v), Some(con)) => con.matches(v) == Some(true),
                     _ => false,
                 };
-                if !(holds || (action == "pin" && to.is_none())) {
+                if !(holds || (action == Action::Pin && to.is_none())) {
                     return Some(Objection {
                         reason: format!("pinned to `{}`", constraint_text(pin)),
                         rule: pin,
@@ -319,17 +313,16 @@ fn objection(
             _ => {}
         }
     }
-    if action == "pin" {
+    if action == Action::Pin {
         if let Some(w) = winner {
             let rule = &c.rules[w as usize];
             if matches!(rule.kind, RuleKind::Require | RuleKind::Allow)
-                && rule.constraint != bundle::NONE
+                && rule.constraint.is_some()
                 && in_range(w) == Some(false)
             {
                 return Some(Objection {
                     reason: format!(
-                        "{} is outside the range `{}`",
-                        to.unwrap_or("?"),
+                        "{to_or_unknown} is outside the range `{}`",
                         constraint_text(w)
                     ),
                     rule: w,
@@ -351,21 +344,21 @@ fn blocking_final_deny(
     for p in &inv.packages {
         let name = normalize_name(scheme, &p.name);
         let (rules, _) = e.applicable(m, &name);
-        for r in rules {
-            if e.content().rules[r as usize].is_final && e.denied_range_hit(r, p) == Some(true) {
-                return Some(Objection {
-                    reason: format!(
-                        "upgrades are blocked until the denied package `{}` is removed",
-                        p.name
-                    ),
-                    rule: r,
-                });
-            }
+        if let Some(f) = e.decision(&rules, Some(p), None).final_deny {
+            return Some(Objection {
+                reason: format!(
+                    "upgrades are blocked until the denied package `{}` is removed",
+                    p.name
+                ),
+                rule: rules[f],
+            });
         }
     }
     None
 }
 
+/// Each package's verdict is the one `upgrade` of it gets (pinned packages are skipped); the
+/// overall verdict is the strictest of them.
 fn upgrade_all(e: &mut Evaluator<'_>, m: u32, packages: &[Package], floor: Decision) -> Decision {
     let inventoried = e
         .inventory()
@@ -382,38 +375,56 @@ fn upgrade_all(e: &mut Evaluator<'_>, m: u32, packages: &[Package], floor: Decis
         let (_, pins) = e.applicable(m, &name);
         if let Some(&pin) = pins.first() {
             let c = e.content();
+            let constraint = c.rules[pin as usize].constraint.map_or("", |x| c.str(x));
             out.push(PackageDecision {
                 package: p.name.clone(),
-                step: "skip",
+                step: Step::Skip,
                 decision: Verdict::Allow,
-                reason: format!("pinned to `{}`", c.str(c.rules[pin as usize].constraint)),
+                reason: format!("pinned to `{constraint}`"),
                 rule: Some(e.origin_of(c.rules[pin as usize].origin)),
             });
         } else if p.pinned {
             out.push(PackageDecision {
                 package: p.name.clone(),
-                step: "skip",
+                step: Step::Skip,
                 decision: Verdict::Allow,
                 reason: "pinned on the device".into(),
                 rule: None,
             });
         } else {
+            let o = objection(e, m, &name, Some(p), Action::Upgrade, None);
+            let d = combine(e, floor.clone(), o);
             out.push(PackageDecision {
                 package: p.name.clone(),
-                step: "upgrade",
-                decision: floor.decision,
-                reason: floor.reason.clone(),
-                rule: floor.rule.clone(),
+                step: Step::Upgrade,
+                decision: d.decision,
+                reason: d.reason,
+                rule: d.rule,
             });
         }
     }
-    let skipped = out.iter().filter(|p| p.step == "skip").count();
+    let skipped = out.iter().filter(|p| p.step == Step::Skip).count();
+    let strictest = out
+        .iter()
+        .filter(|p| p.step == Step::Upgrade)
+        .map(|p| p.decision)
+        .chain(std::iter::once(floor.decision))
+        .max()
+        .unwrap_or(floor.decision);
+    let held = out
+        .iter()
+        .filter(|p| p.step == Step::Upgrade && p.decision > Verdict::Allow)
+        .count();
+    let mut reason = format!(
+        "{} packages to upgrade, {skipped} pinned and skipped",
+        out.len() - skipped
+    );
+    if held > 0 {
+        reason.push_str(&format!("; {held} not allowed as they are"));
+    }
     Decision {
-        decision: floor.decision,
-        reason: format!(
-            "{} packages to upgrade, {skipped} pinned and skipped",
-            out.len() - skipped
-        ),
+        decision: strictest,
+        reason,
         rule: floor.rule,
         packages: out,
     }

@@ -1,23 +1,23 @@
 //! Evaluation: a verified bundle and a device inventory make a compliance record.
 //!
 //! The semantics are DESIGN §3. For each package the rules that apply are those bound to the
-//! device's scopes whose condition holds. A final deny whose range holds an installed version
-//! decides first; otherwise the winner is the rule of the most specific level, then the exact
-//! matcher over a glob, then deny over require over allow; a deny with a range decides only
-//! when an installed version is in it. Pins are their own dimension: the most specific wins.
+//! device's scopes whose condition holds; a rule bound through several of the device's scopes
+//! applies once, through the most specific binding. Who wins is [`crate::precedence`]'s
+//! answer (final denies first, installed or not; then level, matcher, kind, policy id); this
+//! module turns the decision into rule results, violations and the plan.
 //! A version the scheme cannot read, a condition that errs, a manager the inventory does not
 //! list for a required package: the rule is `unknown`, never compliant.
 
-use crate::bundle::{
-    self, Level, Mode, RuleEntry, RuleKind, CAP_DOWNGRADE, CAP_GUARDED, CAP_NATIVE_PIN,
-};
+use crate::bundle::{self, Level, Mode, RuleEntry, RuleKind};
 use crate::facts::DEVICE_FIELDS;
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
 use crate::package::normalize_name_cow;
+use crate::precedence;
 use crate::record::*;
 use crate::version::Version;
 use crate::vm::{self, DeviceEnv, Value};
+use crate::vocab::{Action, PinKind, RecordRuleKind, RecordSchema, UnknownCode};
 use crate::window::UpgradeWindow;
 use std::sync::Arc;
 
@@ -68,16 +68,32 @@ pub(crate) struct Evaluator<'a> {
     c: &'a bundle::BundleContent,
     inv: &'a Inventory,
     now: i64,
+    /// Per scope: the device is in it.
     in_path: Vec<bool>,
+    /// Per rule entry: it is the binding through which its rule applies to this device (the
+    /// device is in its scope, and no other binding of the same rule is more specific).
+    rule_bound: Vec<bool>,
+    /// The same for toolchain entries.
+    toolchain_bound: Vec<bool>,
     env: DeviceEnv,
     /// Per condition: its value, once computed.
     conditions: Vec<Option<Value>>,
-    /// Per rule: its result, when it is bound to the device's scopes.
-    results: Vec<Option<Outcome>>,
+    /// Per rule: its result (and a note), when it is bound to the device's scopes.
+    results: Vec<Option<(Outcome, Option<String>)>>,
     toolchain_results: Vec<Option<Outcome>>,
     unknown: Vec<UnknownReason>,
-    violations: Vec<(Violation, Mode, u32, u32)>,
+    violations: Vec<Pending>,
     pub(crate) settings: &'a Settings,
+}
+
+/// A violation with what the plan needs to know about it.
+#[derive(Debug, Clone)]
+struct Pending {
+    violation: Violation,
+    mode: Mode,
+    /// The manager, for package violations (toolchain violations have no manager to act on).
+    manager: Option<u32>,
+    policy: u32,
 }
 
 fn rank(o: Outcome) -> u8 {
@@ -88,6 +104,40 @@ fn rank(o: Outcome) -> u8 {
         Outcome::Unknown => 3,
         Outcome::Fail => 4,
     }
+}
+
+/// Per entry: whether it is the binding of its source rule that applies on this device. Of
+/// several bindings of one rule the device is in, the most specific wins; between device
+/// groups the first group name in byte order (DESIGN §3).
+fn chosen_bindings(
+    c: &bundle::BundleContent,
+    in_path: &[bool],
+    origins: impl Iterator<Item = u32>,
+    source: &[u32],
+) -> Vec<bool> {
+    let origins: Vec<u32> = origins.collect();
+    let mut best: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let key = |i: u32| {
+        let scope = &c.scopes[c.origins[origins[i as usize] as usize].scope as usize];
+        (scope.level, c.str(scope.name))
+    };
+    for i in 0..origins.len() as u32 {
+        let scope = c.origins[origins[i as usize] as usize].scope as usize;
+        if !in_path.get(scope).copied().unwrap_or(false) {
+            continue;
+        }
+        let group = source.get(i as usize).copied().unwrap_or(i);
+        match best.get(&group) {
+            Some(&held)
+                if precedence::binding_order(key(held), key(i)) != std::cmp::Ordering::Greater => {}
+            _ => {
+                best.insert(group, i);
+            }
+        }
+    }
+    (0..origins.len() as u32)
+        .map(|i| best.get(&source.get(i as usize).copied().unwrap_or(i)) == Some(&i))
+        .collect()
 }
 
 impl<'a> Evaluator<'a> {
@@ -108,10 +158,9 @@ impl<'a> Evaluator<'a> {
                 .position(|s| s.level == level && c.str(s.name) == name);
             if found.is_none() {
                 unknown.push(UnknownReason {
-                    code: "unknown_scope",
+                    code: UnknownCode::UnknownScope,
                     message: format!(
-                        "the inventory names {} `{name}`, which the policy does not declare",
-                        level.name()
+                        "the inventory names {level} `{name}`, which the policy does not declare"
                     ),
                     manager: None,
                     package: None,
@@ -130,8 +179,7 @@ impl<'a> Evaluator<'a> {
             if let Some(i) = find(Level::Team, t, &mut unknown) {
                 in_path[i] = true;
                 // A team implies its department.
-                let parent = c.scopes[i].parent;
-                if parent != bundle::NONE {
+                if let Some(parent) = c.scopes[i].parent {
                     if let Some(p) = in_path.get_mut(parent as usize) {
                         *p = true;
                     }
@@ -149,12 +197,26 @@ impl<'a> Evaluator<'a> {
             }
         }
         let env = device_env(inv, c, &in_path);
+        let rule_bound = chosen_bindings(
+            c,
+            &in_path,
+            c.rules.iter().map(|r| r.origin),
+            &b.source_rule,
+        );
+        let toolchain_bound = chosen_bindings(
+            c,
+            &in_path,
+            c.toolchains.iter().map(|t| t.origin),
+            &b.source_toolchain,
+        );
         Evaluator {
             b,
             c,
             inv,
             now,
             in_path,
+            rule_bound,
+            toolchain_bound,
             env,
             conditions: vec![None; c.conditions.len()],
             results: vec![None; c.rules.len()],
@@ -166,75 +228,96 @@ impl<'a> Evaluator<'a> {
     }
 
     fn origin(&self, origin: u32) -> RuleOrigin {
-        let o = &self.c.origins[origin as usize];
-        let policy = &self.c.policies[o.policy as usize];
-        let scope = &self.c.scopes[o.scope as usize];
-        let scope_name = match scope.level {
-            Level::Org => format!("org:{}", self.c.manifest.tenant),
-            level => format!("{}:{}", level.name(), self.c.str(scope.name)),
-        };
-        RuleOrigin {
-            policy: self.c.str(policy.name).to_string(),
-            policy_version: policy.version,
-            scope: scope_name,
-            source: format!("{}:{}:{}", self.c.str(o.file), o.line, o.column),
-        }
-    }
-
-    fn rule_level(&self, rule: &RuleEntry) -> Level {
-        self.c.scopes[self.c.origins[rule.origin as usize].scope as usize].level
+        origin_of(self.c, origin)
     }
 
     fn rule_mode(&self, rule: &RuleEntry) -> Mode {
         self.c.policies[self.c.origins[rule.origin as usize].policy as usize].mode
     }
 
-    fn bound_to_device(&self, origin: u32) -> bool {
+    /// The rule as precedence sees it.
+    pub(crate) fn candidate(&self, r: u32) -> precedence::Candidate<'a> {
+        let c = self.c;
+        let rule = &c.rules[r as usize];
+        let o = &c.origins[rule.origin as usize];
+        precedence::Candidate {
+            kind: rule.kind,
+            is_final: rule.is_final,
+            warn: rule.warn,
+            ranged: rule.constraint.is_some(),
+            level: c.scopes[o.scope as usize].level,
+            matcher: if rule.glob {
+                precedence::Matcher::glob(c.str(rule.pattern))
+            } else {
+                precedence::Matcher::Exact
+            },
+            policy: c.str(c.policies[o.policy as usize].name),
+            // The first entry of the source rule orders the rules of one statement.
+            position: (
+                o.line,
+                o.column,
+                self.b.source_rule.get(r as usize).copied().unwrap_or(r),
+            ),
+        }
+    }
+
+    /// Whether this rule entry is the binding through which its rule applies to the device.
+    fn rule_is_bound(&self, r: u32) -> bool {
+        self.rule_bound.get(r as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether the device is in the scope of this origin (for guards, which are not deduplicated:
+    /// any binding of a guard counts).
+    fn scope_is_bound(&self, origin: u32) -> bool {
         let scope = self.c.origins[origin as usize].scope as usize;
         self.in_path.get(scope).copied().unwrap_or(false)
     }
 
     fn set_result(&mut self, rule: u32, outcome: Outcome) {
+        self.set_result_with(rule, outcome, None);
+    }
+
+    fn set_result_with(&mut self, rule: u32, outcome: Outcome, note: Option<String>) {
         if let Some(slot) = self.results.get_mut(rule as usize) {
-            *slot = Some(match *slot {
-                Some(prev) if rank(prev) >= rank(outcome) => prev,
-                _ => outcome,
+            // The worst outcome wins; at equal rank the first note that explains it.
+            *slot = Some(match slot.take() {
+                Some(prev)
+                    if rank(prev.0) > rank(outcome)
+                        || (rank(prev.0) == rank(outcome)
+                            && (prev.1.is_some() || note.is_none())) =>
+                {
+                    prev
+                }
+                _ => (outcome, note),
             });
         }
     }
 
     /// Whether the condition holds: `Some(true)` applies, `Some(false)` skips, `None` unknown.
-    fn condition(&mut self, condition: u32, origin: u32) -> Option<bool> {
-        if condition == bundle::NONE {
+    fn condition(&mut self, condition: Option<u32>, origin: u32) -> Option<bool> {
+        let Some(condition) = condition else {
             return Some(true);
-        }
+        };
         let i = condition as usize;
         if self.conditions.get(i).is_some_and(Option::is_none) {
             let value = match self.b.program(condition) {
                 Some(p) => vm::run(p, &self.c.strings, &self.env),
                 None => Value::Error(vm::EvalError::Malformed),
             };
-            if let Value::Error(err) = &value {
+            let source = self.c.str(self.c.conditions[i].source);
+            let problem = match &value {
+                Value::Error(err) => Some(format!(
+                    "the condition `{source}` could not be evaluated: {}",
+                    err.as_str()
+                )),
+                Value::Bool(_) => None,
+                _ => Some(format!("the condition `{source}` is not a bool")),
+            };
+            if let Some(message) = problem {
                 let rule = self.origin(origin);
                 self.unknown.push(UnknownReason {
-                    code: "condition_error",
-                    message: format!(
-                        "the condition `{}` could not be evaluated: {}",
-                        self.c.str(self.c.conditions[i].source),
-                        err.as_str()
-                    ),
-                    manager: None,
-                    package: None,
-                    rule: Some(rule),
-                });
-            } else if !matches!(value, Value::Bool(_)) {
-                let rule = self.origin(origin);
-                self.unknown.push(UnknownReason {
-                    code: "condition_error",
-                    message: format!(
-                        "the condition `{}` is not a bool",
-                        self.c.str(self.c.conditions[i].source)
-                    ),
+                    code: UnknownCode::ConditionError,
+                    message,
                     manager: None,
                     package: None,
                     rule: Some(rule),
@@ -252,7 +335,7 @@ impl<'a> Evaluator<'a> {
         let c = self.c;
         if self.inv.tenant_id != c.manifest.tenant {
             self.unknown.push(UnknownReason {
-                code: "tenant_mismatch",
+                code: UnknownCode::TenantMismatch,
                 message: format!(
                     "the inventory is for tenant `{}`, the bundle for `{}`",
                     self.inv.tenant_id, c.manifest.tenant
@@ -265,7 +348,7 @@ impl<'a> Evaluator<'a> {
         if let Some(expires) = c.manifest.expires_at {
             if self.now >= expires {
                 self.unknown.push(UnknownReason {
-                    code: "bundle_expired",
+                    code: UnknownCode::BundleExpired,
                     message: format!("the bundle expired at {}", timestamp(expires)),
                     manager: None,
                     package: None,
@@ -273,9 +356,9 @@ impl<'a> Evaluator<'a> {
                 });
             }
         }
-        if self.now - self.inv.collected_at > STALE_AFTER_SECONDS {
+        if self.now.saturating_sub(self.inv.collected_at) > STALE_AFTER_SECONDS {
             self.unknown.push(UnknownReason {
-                code: "stale_inventory",
+                code: UnknownCode::StaleInventory,
                 message: format!(
                     "the inventory was collected at {}, more than 7 days before the evaluation",
                     timestamp(self.inv.collected_at)
@@ -286,9 +369,9 @@ impl<'a> Evaluator<'a> {
             });
         }
         // Every rule bound to the device's scopes starts as `skip`.
-        for (i, r) in c.rules.iter().enumerate() {
-            if self.bound_to_device(r.origin) {
-                self.results[i] = Some(Outcome::Skip);
+        for i in 0..c.rules.len() {
+            if self.rule_is_bound(i as u32) {
+                self.results[i] = Some((Outcome::Skip, None));
             }
         }
         for m in 0..c.managers.len() {
@@ -297,19 +380,24 @@ impl<'a> Evaluator<'a> {
         self.toolchains();
     }
 
+    /// The glob rules of a manager that apply through the device's bindings.
+    fn bound_globs(&self, m: u32) -> Vec<u32> {
+        self.b.glob_index[m as usize]
+            .iter()
+            .copied()
+            .filter(|&r| self.rule_is_bound(r))
+            .collect()
+    }
+
     fn manager(&mut self, m: u32) {
         let c = self.c;
         let scheme = self.b.scheme(m);
         let id = c.str(c.managers[m as usize].id);
         let inventoried = self.inv.managers.iter().find(|x| x.id == id);
         // The glob rules of this manager bound to the device: usually a handful.
-        let globs: Vec<u32> = self.b.glob_index[m as usize]
-            .iter()
-            .copied()
-            .filter(|&r| self.bound_to_device(c.rules[r as usize].origin))
-            .collect();
+        let globs = self.bound_globs(m);
         // Installed packages by normalized name (borrowed when normalizing changes nothing),
-        // merged in name order with the required names that are not installed.
+        // merged in name order with the named packages that are not installed.
         let mut installed: Vec<(std::borrow::Cow<'_, str>, &Package)> = inventoried
             .map(|inv| {
                 inv.packages
@@ -323,9 +411,7 @@ impl<'a> Evaluator<'a> {
         let mut absent: Vec<&str> = exact
             .iter()
             .filter(|(name, rules)| {
-                rules
-                    .iter()
-                    .any(|&r| self.bound_to_device(c.rules[r as usize].origin))
+                rules.iter().any(|&r| self.rule_is_bound(r))
                     && installed
                         .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_str()))
                         .is_err()
@@ -369,7 +455,7 @@ impl<'a> Evaluator<'a> {
             if rule.glob && !name.starts_with(c.str(rule.pattern)) {
                 continue;
             }
-            if !self.bound_to_device(rule.origin) {
+            if !self.rule_is_bound(r) {
                 continue;
             }
             match self.condition(rule.condition, rule.origin) {
@@ -396,7 +482,7 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    fn unknown_for(&mut self, code: &'static str, message: String, m: u32, name: &str, rule: u32) {
+    fn unknown_for(&mut self, code: UnknownCode, message: String, m: u32, name: &str, rule: u32) {
         let origin = self.origin(self.c.rules[rule as usize].origin);
         self.unknown.push(UnknownReason {
             code,
@@ -417,7 +503,7 @@ impl<'a> Evaluator<'a> {
         name: &str,
         expected: String,
         found: Option<String>,
-        action: &'static str,
+        action: Action,
     ) {
         let r = &self.c.rules[rule as usize];
         let severity = if r.warn {
@@ -434,11 +520,16 @@ impl<'a> Evaluator<'a> {
             found,
             action,
             rule: self.origin(r.origin),
-            reason: (r.because != bundle::NONE).then(|| self.c.str(r.because).to_string()),
+            reason: r.because.map(|b| self.c.str(b).to_string()),
         };
         let mode = self.rule_mode(r);
         let policy = self.c.origins[r.origin as usize].policy;
-        self.violations.push((v, mode, m, policy));
+        self.violations.push(Pending {
+            violation: v,
+            mode,
+            manager: Some(m),
+            policy,
+        });
         self.set_result(
             rule,
             if severity == Severity::Warning {
@@ -446,6 +537,34 @@ impl<'a> Evaluator<'a> {
             } else {
                 Outcome::Fail
             },
+        );
+    }
+
+    /// "forbidden by final deny …" / "denied by …": why a rule that applies was not checked.
+    fn skipped_by(&self, decider: u32, what: &str) -> String {
+        let rule = &self.c.rules[decider as usize];
+        let o = self.origin(rule.origin);
+        format!(
+            "{what} `{}` of policy `{}` at {} ({})",
+            self.c.str(rule.display),
+            o.policy,
+            o.scope,
+            o.source
+        )
+    }
+
+    fn incomparable(&mut self, r: u32, m: u32, display: &str, found: &Option<String>) {
+        let c = self.c;
+        let constraint = c.rules[r as usize].constraint.map_or("", |x| c.str(x));
+        self.unknown_for(
+            UnknownCode::IncomparableVersion,
+            format!(
+                "cannot compare {} with {constraint}",
+                found.clone().unwrap_or_default()
+            ),
+            m,
+            display,
+            r,
         );
     }
 
@@ -457,22 +576,30 @@ impl<'a> Evaluator<'a> {
         inventoried: bool,
         globs: &[u32],
     ) {
-        let (mut rules, pins) = self.candidates(m, name, globs);
+        let (mut rules, mut pins) = self.candidates(m, name, globs);
         if rules.is_empty() && pins.is_empty() {
             return;
         }
+        let c = self.c;
         let display = package.map_or(name, |p| p.name.as_str()).to_string();
         let versions = match package.map(|p| self.parse_versions(m, p)) {
             Some(Ok(v)) => Some(v),
             Some(Err(msg)) => {
                 // Every rule that needs the version is unknown; a plain deny still decides.
                 for &r in rules.iter().chain(pins.iter()) {
-                    let rule = &self.c.rules[r as usize];
-                    if rule.constraint != bundle::NONE || rule.kind == RuleKind::Pin {
-                        self.unknown_for("unparseable_version", msg.clone(), m, &display, r);
+                    let rule = &c.rules[r as usize];
+                    if rule.constraint.is_some() || rule.kind == RuleKind::Pin {
+                        self.unknown_for(
+                            UnknownCode::UnparseableVersion,
+                            msg.clone(),
+                            m,
+                            &display,
+                            r,
+                        );
                     }
                 }
-                rules.retain(|&r| self.c.rules[r as usize].constraint == bundle::NONE);
+                rules.retain(|&r| c.rules[r as usize].constraint.is_none());
+                pins.clear();
                 None
             }
             None => None,
@@ -485,137 +612,112 @@ impl<'a> Evaluator<'a> {
             })
         });
 
-        // 1. Final denies decide before everything.
-        let c = self.c;
-        for &r in &rules {
-            let rule = &c.rules[r as usize];
-            if !rule.is_final || package.is_none() {
-                continue;
-            }
-            match self.in_denied_range(r, versions.as_deref()) {
-                Some(true) => {
-                    let expected = self.denied_expectation(r);
-                    self.violate(
-                        r,
-                        Category::PresentDenied,
-                        m,
-                        &display,
-                        expected,
-                        found.clone(),
-                        "uninstall",
-                    );
-                    for &other in rules.iter().chain(pins.iter()) {
-                        if other != r {
-                            self.set_result(other, Outcome::Skip);
-                        }
-                    }
-                    return;
-                }
-                Some(false) => {}
-                None => self.unknown_for(
-                    "incomparable_version",
-                    format!(
-                        "cannot compare {} with {}",
-                        found.clone().unwrap_or_default(),
-                        c.str(rule.constraint)
-                    ),
-                    m,
-                    &display,
-                    r,
-                ),
-            }
+        let candidates: Vec<precedence::Candidate<'_>> =
+            rules.iter().map(|&r| self.candidate(r)).collect();
+        let decision = precedence::decide(&candidates, package.is_some(), |i| {
+            self.in_denied_range(rules[i], versions.as_deref()).into()
+        });
+        for &i in &decision.undecided {
+            self.incomparable(rules[i], m, &display, &found);
         }
-        // Final denies that did not decide pass (the package is absent or outside the range).
-        for &r in &rules {
-            if c.rules[r as usize].is_final {
-                self.set_result(r, Outcome::Pass);
-            }
+        for &i in &decision.passed_finals {
+            self.set_result(rules[i], Outcome::Pass);
         }
 
-        // 2. Precedence among the others.
-        let ordered = self.by_precedence(&rules);
-        let mut winner = None;
-        for &r in &ordered {
-            let rule = &c.rules[r as usize];
-            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
-                if package.is_none() {
-                    continue;
-                }
-                match self.in_denied_range(r, versions.as_deref()) {
-                    Some(true) => {
-                        winner = Some(r);
-                        break;
-                    }
-                    Some(false) => continue,
-                    None => {
-                        self.unknown_for(
-                            "incomparable_version",
-                            format!(
-                                "cannot compare {} with {}",
-                                found.clone().unwrap_or_default(),
-                                c.str(rule.constraint)
-                            ),
-                            m,
-                            &display,
-                            r,
-                        );
-                        continue;
-                    }
+        // 1. A final deny decided: the package is forbidden, installed or not.
+        if let Some(f) = decision.final_deny {
+            let r = rules[f];
+            if package.is_some() {
+                let expected = self.denied_expectation(r);
+                self.violate(
+                    r,
+                    Category::PresentDenied,
+                    m,
+                    &display,
+                    expected,
+                    found.clone(),
+                    Action::Uninstall,
+                );
+            } else {
+                self.set_result(r, Outcome::Pass);
+            }
+            let note = self.skipped_by(r, "forbidden by final deny");
+            for &other in rules.iter().chain(pins.iter()) {
+                if other != r && !decision.passed_finals.iter().any(|&i| rules[i] == other) {
+                    self.set_result_with(other, Outcome::Skip, Some(note.clone()));
                 }
             }
-            winner = Some(r);
-            break;
+            return;
         }
-        if let Some(w) = winner {
+
+        // 2. The winner among the others.
+        let mut denied = false;
+        if let Some(w) = decision.winner {
+            let w = rules[w];
+            denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
             self.decide(w, m, &display, package, current, found.clone(), inventoried);
         }
 
-        // 3. Pins: the most specific wins.
-        let mut pins = pins;
-        pins.sort_by_key(|&r| (std::cmp::Reverse(self.rule_level(&c.rules[r as usize])), r));
-        if let (Some(&pin), Some(_)) = (pins.first(), package) {
-            let constraint = self.b.constraint(pin);
-            match (current, constraint) {
-                (Some(cur), Some(con)) => match con.matches(cur) {
-                    Some(true) => self.set_result(pin, Outcome::Pass),
-                    Some(false) => {
-                        let expected = c.str(c.rules[pin as usize].constraint).to_string();
-                        self.violate(
-                            pin,
-                            Category::PinMismatch,
-                            m,
-                            &display,
-                            expected,
-                            Some(cur.to_string()),
-                            "pin",
-                        );
-                    }
-                    None => self.unknown_for(
-                        "incomparable_version",
-                        format!("cannot compare {cur} with the pin {con}"),
+        // 3. Pins: the most specific wins; a deny that fires makes it `skip` (remove, never
+        // pin and remove).
+        if denied {
+            if let Some(w) = decision.winner {
+                let note = self.skipped_by(rules[w], "denied by");
+                for &p in &pins {
+                    self.set_result_with(p, Outcome::Skip, Some(note.clone()));
+                }
+            }
+            return;
+        }
+        let pin_candidates: Vec<precedence::Candidate<'_>> =
+            pins.iter().map(|&r| self.candidate(r)).collect();
+        let Some(pin) = precedence::pin(&pin_candidates).map(|i| pins[i]) else {
+            return;
+        };
+        if package.is_none() {
+            return;
+        }
+        match (current, self.b.constraint(pin)) {
+            (Some(cur), Some(con)) => match con.matches(cur) {
+                Some(true) => self.set_result(pin, Outcome::Pass),
+                Some(false) => {
+                    let expected = c.rules[pin as usize]
+                        .constraint
+                        .map_or("", |x| c.str(x))
+                        .to_string();
+                    self.violate(
+                        pin,
+                        Category::PinMismatch,
                         m,
                         &display,
-                        pin,
-                    ),
-                },
-                (None, _) if versions.is_some() => self.unknown_for(
-                    "unparseable_version",
-                    "no installed version is reported".into(),
+                        expected,
+                        Some(cur.to_string()),
+                        Action::Pin,
+                    );
+                }
+                None => self.unknown_for(
+                    UnknownCode::IncomparableVersion,
+                    format!("cannot compare {cur} with the pin {con}"),
                     m,
                     &display,
                     pin,
                 ),
-                _ => {}
-            }
+            },
+            (None, _) if versions.is_some() => self.unknown_for(
+                UnknownCode::UnparseableVersion,
+                "no installed version is reported".into(),
+                m,
+                &display,
+                pin,
+            ),
+            _ => {}
         }
     }
 
     fn denied_expectation(&self, r: u32) -> String {
-        let rule = &self.c.rules[r as usize];
-        if rule.constraint == bundle::NONE {
-            "absent".into()
-        } else {
-            format!("not {}", self.c.str(rule.constraint))
+        match self.c.rules[r as usize].constraint {
+            None => "absent".into(),
+            Some(constraint) => format!("not {}", self.c.str(constraint)),
         }
     }
 
@@ -664,7 +766,7 @@ impl<'a> Evaluator<'a> {
                         display,
                         expected,
                         found,
-                        "uninstall",
+                        Action::Uninstall,
                     );
                 }
                 None => self.set_result(w, Outcome::Pass),
@@ -674,13 +776,19 @@ impl<'a> Evaluator<'a> {
                     if rule.kind == RuleKind::Require {
                         if !inventoried {
                             let id = c.str(c.managers[m as usize].id);
-                            self.unknown_for("manager_not_inventoried", format!("the inventory does not list {id}, so `{display}` cannot be checked"), m, display, w);
+                            self.unknown_for(
+                                UnknownCode::ManagerNotInventoried,
+                                format!(
+                                    "the inventory does not list {id}, so `{display}` cannot be checked"
+                                ),
+                                m,
+                                display,
+                                w,
+                            );
                         } else {
-                            let expected = if rule.constraint == bundle::NONE {
-                                "present".to_string()
-                            } else {
-                                c.str(rule.constraint).to_string()
-                            };
+                            let expected = rule
+                                .constraint
+                                .map_or_else(|| "present".to_string(), |x| c.str(x).to_string());
                             self.violate(
                                 w,
                                 Category::MissingRequired,
@@ -688,7 +796,7 @@ impl<'a> Evaluator<'a> {
                                 display,
                                 expected,
                                 None,
-                                "install",
+                                Action::Install,
                             );
                         }
                     } else {
@@ -702,7 +810,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let Some(cur) = current else {
                     self.unknown_for(
-                        "unparseable_version",
+                        UnknownCode::UnparseableVersion,
                         "no installed version is reported".into(),
                         m,
                         display,
@@ -714,22 +822,22 @@ impl<'a> Evaluator<'a> {
                     Some(true) => self.set_result(w, Outcome::Pass),
                     Some(false) => {
                         let action = if constraint.is_below(cur) {
-                            "upgrade"
+                            Action::Upgrade
                         } else {
-                            "downgrade"
+                            Action::Downgrade
                         };
                         self.violate(
                             w,
                             Category::VersionOutOfRange,
                             m,
                             display,
-                            c.str(rule.constraint).to_string(),
+                            rule.constraint.map_or("", |x| c.str(x)).to_string(),
                             Some(cur.to_string()),
                             action,
                         );
                     }
                     None => self.unknown_for(
-                        "incomparable_version",
+                        UnknownCode::IncomparableVersion,
                         format!("cannot compare {cur} with {constraint}"),
                         m,
                         display,
@@ -744,7 +852,7 @@ impl<'a> Evaluator<'a> {
     fn toolchains(&mut self) {
         let c = self.c;
         for (i, t) in c.toolchains.iter().enumerate() {
-            if !self.bound_to_device(t.origin) {
+            if !self.toolchain_bound.get(i).copied().unwrap_or(false) {
                 continue;
             }
             self.toolchain_results[i] = Some(Outcome::Skip);
@@ -781,13 +889,18 @@ impl<'a> Evaluator<'a> {
                     package: name.to_string(),
                     expected: format!("from {}", allowed.join(", ")),
                     found: Some(what),
-                    action: "manual",
+                    action: Action::Manual,
                     rule: self.origin(t.origin),
                     reason: None,
                 };
                 let policy = c.origins[t.origin as usize].policy;
                 let mode = c.policies[policy as usize].mode;
-                self.violations.push((v, mode, u32::MAX, policy));
+                self.violations.push(Pending {
+                    violation: v,
+                    mode,
+                    manager: None,
+                    policy,
+                });
             }
             self.toolchain_results[i] = Some(outcome);
         }
@@ -805,11 +918,12 @@ impl<'a> Evaluator<'a> {
         self.inv
     }
 
-    pub(crate) fn bound(&self, origin: u32) -> bool {
-        self.bound_to_device(origin)
+    /// Whether a guard (by its origin) applies through one of the device's scopes.
+    pub(crate) fn guard_bound(&self, origin: u32) -> bool {
+        self.scope_is_bound(origin)
     }
 
-    pub(crate) fn applies(&mut self, condition: u32, origin: u32) -> Option<bool> {
+    pub(crate) fn applies(&mut self, condition: Option<u32>, origin: u32) -> Option<bool> {
         self.condition(condition, origin)
     }
 
@@ -817,85 +931,59 @@ impl<'a> Evaluator<'a> {
         self.origin(origin)
     }
 
-    /// The rules that apply to a package on this device: (package rules, pins, most specific
-    /// pin first).
+    /// The rules that apply to a package on this device: (package rules, pins with the
+    /// winning pin first).
     pub(crate) fn applicable(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
-        let c = self.c;
-        let globs: Vec<u32> = self.b.glob_index[m as usize]
-            .iter()
-            .copied()
-            .filter(|&r| self.bound_to_device(c.rules[r as usize].origin))
-            .collect();
+        let globs = self.bound_globs(m);
         let (rules, mut pins) = self.candidates(m, name, &globs);
-        pins.sort_by_key(|&r| (std::cmp::Reverse(self.rule_level(&c.rules[r as usize])), r));
+        let pin_candidates: Vec<precedence::Candidate<'_>> =
+            pins.iter().map(|&r| self.candidate(r)).collect();
+        if let Some(first) = precedence::pin(&pin_candidates) {
+            pins.swap(0, first);
+        }
         (rules, pins)
     }
 
-    pub(crate) fn denied_range_hit(&mut self, r: u32, package: &Package) -> Option<bool> {
+    /// The precedence decision for a package, as if `target` were installed (or with the
+    /// installed versions when `target` is `None`). `Fires::Unknown` for a ranged deny the
+    /// version cannot be compared with.
+    pub(crate) fn decision(
+        &self,
+        rules: &[u32],
+        installed: Option<&Package>,
+        target: Option<&Version>,
+    ) -> precedence::Decision {
+        let candidates: Vec<precedence::Candidate<'_>> =
+            rules.iter().map(|&r| self.candidate(r)).collect();
+        let present = target.is_some() || installed.is_some();
+        precedence::decide(&candidates, present, |i| {
+            let r = rules[i];
+            match (target, installed) {
+                (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)).into(),
+                (None, Some(p)) => self.denied_range_hit(r, p).into(),
+                (None, None) => precedence::Fires::No,
+            }
+        })
+    }
+
+    /// Whether an installed version is in the deny's range; `None` when none is, but one the
+    /// scheme cannot read might be.
+    pub(crate) fn denied_range_hit(&self, r: u32, package: &Package) -> Option<bool> {
+        let scheme = self.b.scheme(self.c.rules[r as usize].manager);
+        let mut unreadable = false;
         let versions: Vec<Version> = package
             .versions
             .iter()
             .filter_map(|v| {
-                self.b
-                    .scheme(self.c.rules[r as usize].manager)
-                    .parse_version(v)
-                    .ok()
+                let parsed = scheme.parse_version(v).ok();
+                unreadable |= parsed.is_none();
+                parsed
             })
             .collect();
-        self.in_denied_range(r, Some(&versions))
-    }
-
-    /// The winning non-final rule for a package (DESIGN §3), as if `target` were installed
-    /// (or the installed versions when `target` is `None`).
-    pub(crate) fn winner(
-        &mut self,
-        rules: &[u32],
-        installed: Option<&Package>,
-        target: Option<&Version>,
-    ) -> Option<u32> {
-        let c = self.c;
-        let ordered = self.by_precedence(rules);
-        for r in ordered {
-            let rule = &c.rules[r as usize];
-            if rule.kind == RuleKind::Deny && rule.constraint != bundle::NONE {
-                let hit = match (target, installed) {
-                    (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)),
-                    (None, Some(p)) => self.denied_range_hit(r, p),
-                    (None, None) => Some(false),
-                };
-                if hit != Some(true) {
-                    continue;
-                }
-            }
-            return Some(r);
+        match self.in_denied_range(r, Some(&versions)) {
+            Some(false) if unreadable => None,
+            hit => hit,
         }
-        None
-    }
-
-    /// The non-final rules in DESIGN §3's order: most specific level, then an exact name
-    /// before a glob, then deny before require before allow (rule order breaks ties).
-    fn by_precedence(&self, rules: &[u32]) -> Vec<u32> {
-        let c = self.c;
-        let mut ordered: Vec<u32> = rules
-            .iter()
-            .copied()
-            .filter(|&r| !c.rules[r as usize].is_final)
-            .collect();
-        ordered.sort_by_key(|&r| {
-            let rule = &c.rules[r as usize];
-            let kind_rank = match rule.kind {
-                RuleKind::Deny => 0,
-                RuleKind::Require => 1,
-                _ => 2,
-            };
-            (
-                std::cmp::Reverse(self.rule_level(rule)),
-                rule.glob,
-                kind_rank,
-                r,
-            )
-        });
-        ordered
     }
 
     /// The effective mode of a policy on this device: MDM may cap it, never raise it.
@@ -911,19 +999,17 @@ impl<'a> Evaluator<'a> {
         let c = self.c;
         let mut out = Vec::new();
         for w in c.windows.iter().filter(|w| w.policy == policy) {
-            if w.condition != bundle::NONE {
-                let cond_origin = c
-                    .conditions
-                    .get(w.condition as usize)
-                    .map_or(0, |x| x.origin);
-                if self.condition(w.condition, cond_origin) != Some(true) {
+            if let Some(condition) = w.condition {
+                let cond_origin = c.conditions.get(condition as usize).map_or(0, |x| x.origin);
+                if self.condition(Some(condition), cond_origin) != Some(true) {
                     continue;
                 }
             }
-            let zone = if w.zone == bundle::NONE {
-                self.settings.local_zone.clone()
-            } else {
-                jiff::tz::TimeZone::get(c.str(w.zone)).unwrap_or(jiff::tz::TimeZone::UTC)
+            let zone = match w.zone {
+                None => self.settings.local_zone.clone(),
+                Some(zone) => {
+                    jiff::tz::TimeZone::get(c.str(zone)).unwrap_or(jiff::tz::TimeZone::UTC)
+                }
             };
             out.push(UpgradeWindow {
                 days: w.days,
@@ -939,36 +1025,36 @@ impl<'a> Evaluator<'a> {
     fn plan(&mut self) -> Vec<Remediation> {
         let c = self.c;
         let now = jiff::Timestamp::from_second(self.now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        let violations: Vec<(Violation, Mode, u32, u32)> = self.violations.clone();
+        let violations: Vec<Pending> = self.violations.clone();
         let mut plan = Vec::new();
-        for (v, mode, m, policy) in &violations {
-            let Some(manager) = c.managers.get(*m as usize) else {
+        for p in &violations {
+            let v = &p.violation;
+            let Some(manager) = p.manager.and_then(|m| c.managers.get(m as usize)) else {
                 continue;
             };
-            let mode = self.effective_mode(*mode);
+            let mode = self.effective_mode(p.mode);
             if mode == Mode::Observe {
                 continue;
             }
-            let guarded = manager.capabilities & CAP_GUARDED != 0;
+            let guarded = manager.capabilities.guarded;
             let mut manual = false;
             let mut note = None;
-            if v.action == "downgrade" && manager.capabilities & CAP_DOWNGRADE == 0 {
+            if v.action == Action::Downgrade && !manager.capabilities.downgrade {
                 manual = true;
                 note = Some(format!(
                     "{} cannot downgrade: uninstall {} and install a version in `{}` by hand",
                     v.manager, v.package, v.expected
                 ));
             }
-            let pin =
-                (v.action == "pin").then_some(if manager.capabilities & CAP_NATIVE_PIN != 0 {
-                    "native"
-                } else {
-                    "virtual"
-                });
+            let pin = (v.action == Action::Pin).then_some(if manager.capabilities.native_pin {
+                PinKind::Native
+            } else {
+                PinKind::Virtual
+            });
             let mut automatic = false;
             let mut not_before = None;
             if mode == Mode::Enforce && !guarded && !manual {
-                let windows = self.windows(*policy);
+                let windows = self.windows(p.policy);
                 if windows.is_empty() || windows.iter().any(|w| w.is_open(now)) {
                     automatic = true;
                 } else {
@@ -984,38 +1070,31 @@ impl<'a> Evaluator<'a> {
                 Category::MissingRequired if v.expected != "present" => Some(v.expected.clone()),
                 _ => None,
             };
-            plan.push((
-                manager.phase,
-                Remediation {
-                    action: v.action,
-                    manager: v.manager.clone(),
-                    package: v.package.clone(),
-                    mode: mode.name(),
-                    needs_confirmation: !automatic && not_before.is_none(),
-                    guarded,
-                    not_before,
-                    phase: ["authoritative", "standard", "guarded"]
-                        .get(manager.phase as usize)
-                        .copied()
-                        .unwrap_or("standard"),
-                    automatic,
-                    manual,
-                    note,
-                    to,
-                    pin,
-                },
-            ));
+            plan.push(Remediation {
+                action: v.action,
+                manager: v.manager.clone(),
+                package: v.package.clone(),
+                mode,
+                needs_confirmation: !automatic && not_before.is_none(),
+                guarded,
+                not_before,
+                phase: manager.phase,
+                automatic,
+                manual,
+                note,
+                to,
+                pin,
+            });
         }
         // Helm's authority phases: authoritative managers first, then standard, then guarded.
-        plan.sort_by_key(|a| a.0);
-        plan.into_iter().map(|(_, r)| r).collect()
+        plan.sort_by_key(|r| r.phase);
+        plan
     }
 
     fn finish(mut self) -> ComplianceRecord {
         let c = self.c;
         let remediation = self.plan();
-        let violations: Vec<Violation> =
-            self.violations.into_iter().map(|(v, _, _, _)| v).collect();
+        let violations: Vec<Violation> = self.violations.into_iter().map(|p| p.violation).collect();
         let state = if violations.iter().any(|v| v.severity == Severity::Error) {
             State::NonCompliant
         } else if !self.unknown.is_empty() {
@@ -1027,15 +1106,15 @@ impl<'a> Evaluator<'a> {
         };
         let mut rules = Vec::new();
         for (i, r) in c.rules.iter().enumerate() {
-            let Some(result) = self.results[i] else {
+            let Some((result, note)) = self.results[i].take() else {
                 continue;
             };
-            let kind = if r.is_final { "deny!" } else { r.kind.name() };
             rules.push(RuleResult {
                 rule: origin_of(c, r.origin),
-                kind,
+                kind: RecordRuleKind::of(r.kind, r.is_final),
                 target: c.str(r.display).to_string(),
                 result,
+                note,
             });
         }
         for (i, t) in c.toolchains.iter().enumerate() {
@@ -1044,13 +1123,14 @@ impl<'a> Evaluator<'a> {
             };
             rules.push(RuleResult {
                 rule: origin_of(c, t.origin),
-                kind: "toolchain",
+                kind: RecordRuleKind::Toolchain,
                 target: c.str(t.name).to_string(),
                 result,
+                note: None,
             });
         }
         ComplianceRecord {
-            schema: SCHEMA,
+            schema: RecordSchema::V1,
             tenant_id: self.inv.tenant_id.clone(),
             device_id: self.inv.device_id.clone(),
             evaluated_at: timestamp(self.now),
@@ -1085,7 +1165,7 @@ fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
         policy_version: policy.version,
         scope: match scope.level {
             Level::Org => format!("org:{}", c.manifest.tenant),
-            level => format!("{}:{}", level.name(), c.str(scope.name)),
+            level => format!("{level}:{}", c.str(scope.name)),
         },
         source: format!("{}:{}:{}", c.str(o.file), o.line, o.column),
     }
@@ -1134,7 +1214,7 @@ pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) 
 /// `no_valid_snapshot`. Nothing waits for a control plane.
 pub fn no_snapshot_record(inventory: &Inventory, now: i64, context: &str) -> ComplianceRecord {
     ComplianceRecord {
-        schema: SCHEMA,
+        schema: RecordSchema::V1,
         tenant_id: inventory.tenant_id.clone(),
         device_id: inventory.device_id.clone(),
         evaluated_at: timestamp(now),
@@ -1145,7 +1225,7 @@ pub fn no_snapshot_record(inventory: &Inventory, now: i64, context: &str) -> Com
         policies: Vec::new(),
         state: State::Unknown,
         unknown_reasons: vec![UnknownReason {
-            code: "no_valid_snapshot",
+            code: UnknownCode::NoValidSnapshot,
             message: format!("no valid policy snapshot: {context}"),
             manager: None,
             package: None,

@@ -4,6 +4,7 @@
 
 use crate::eval::timestamp;
 use crate::record::ComplianceRecord;
+use crate::vocab::Action;
 use serde::Serialize;
 use std::io::Write;
 
@@ -29,7 +30,7 @@ pub struct Event {
     /// The manager acted on, or `null` when the event is about no manager.
     pub manager: Option<String>,
     pub task_id: String,
-    pub action: String,
+    pub action: Action,
     pub policy_version: u64,
     pub outcome: String,
     /// RFC 3339, UTC.
@@ -68,7 +69,7 @@ pub fn from_record(record: &ComplianceRecord, now: i64) -> Vec<Event> {
         device_id: record.device_id.clone(),
         manager: None,
         task_id: task_id.clone(),
-        action: "evaluate".into(),
+        action: Action::Evaluate,
         policy_version: version,
         outcome: record.state.as_str().into(),
         timestamp: timestamp(now),
@@ -86,7 +87,7 @@ pub fn from_record(record: &ComplianceRecord, now: i64) -> Vec<Event> {
             device_id: record.device_id.clone(),
             manager: Some(v.manager.clone()),
             task_id: format!("{task_id}-{i}"),
-            action: v.action.into(),
+            action: v.action,
             policy_version: v.rule.policy_version,
             outcome: serde_json::to_value(v.category).ok().and_then(|c| c.as_str().map(str::to_string)).unwrap_or_default(),
             timestamp: timestamp(now),
@@ -104,7 +105,7 @@ pub struct TaskReport<'a> {
     pub scope_id: &'a str,
     pub manager: &'a str,
     pub task_id: &'a str,
-    pub action: &'a str,
+    pub action: Action,
     pub policy_version: u64,
 }
 
@@ -123,7 +124,7 @@ impl TaskReport<'_> {
             device_id: self.device_id.into(),
             manager: Some(self.manager.into()),
             task_id: self.task_id.into(),
-            action: self.action.into(),
+            action: self.action,
             policy_version: self.policy_version,
             outcome: outcome.into(),
             timestamp: timestamp(now),

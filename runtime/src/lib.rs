@@ -14,6 +14,7 @@
 
 pub mod bundle;
 pub mod config;
+pub mod device;
 pub mod enforce;
 pub mod eval;
 pub mod events;
@@ -21,10 +22,12 @@ pub mod facts;
 pub mod inventory;
 pub mod load;
 pub mod package;
+pub mod precedence;
 pub mod record;
 pub mod store;
 pub mod version;
 pub mod vm;
+pub mod vocab;
 pub mod window;
 
 #[cfg(test)]

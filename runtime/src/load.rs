@@ -135,6 +135,10 @@ pub struct VerifiedBundle {
     /// Exact rules by manager and package name, and glob rules by manager.
     pub(crate) exact_index: Vec<HashMap<String, Vec<u32>>>,
     pub(crate) glob_index: Vec<Vec<u32>>,
+    /// Per rule entry: the first entry of the same source rule (see [`source_rules`]).
+    pub(crate) source_rule: Vec<u32>,
+    /// Per toolchain entry: the first entry of the same source toolchain rule.
+    pub(crate) source_toolchain: Vec<u32>,
     signers: Vec<String>,
 }
 
@@ -265,7 +269,7 @@ fn verify(
 ) -> Result<VerifiedBundle, LoadError> {
     let strings = content.strings.len() as u32;
     let s_ok = |i: u32| i < strings;
-    let opt_ok = |i: u32, n: usize| i == bundle::NONE || (i as usize) < n;
+    let opt_ok = |i: Option<u32>, n: usize| i.is_none_or(|i| (i as usize) < n);
     let m = &content.manifest;
     if m.policies.len() != content.policies.len() {
         return invalid("manifest and policy table disagree");
@@ -280,20 +284,24 @@ fn verify(
         if !s_ok(s.name) || !opt_ok(s.parent, content.scopes.len()) {
             return invalid(format!("scope {i}: index out of range"));
         }
+        // Only a team has a parent, and it is a department: evaluation adds it to the path.
+        let parent_ok = match s.parent {
+            None => true,
+            Some(p) => {
+                s.level == bundle::Level::Team
+                    && content.scopes[p as usize].level == bundle::Level::Department
+            }
+        };
+        if !parent_ok {
+            return invalid(format!("scope {i}: only a team has a parent, a department"));
+        }
     }
     let mut schemes = Vec::with_capacity(content.managers.len());
     for (i, mgr) in content.managers.iter().enumerate() {
         if !s_ok(mgr.id) {
             return invalid(format!("manager {i}: index out of range"));
         }
-        schemes.push(
-            Scheme::ALL
-                .get(mgr.scheme as usize)
-                .copied()
-                .ok_or(LoadError::Invalid {
-                    what: format!("manager {i}: scheme"),
-                })?,
-        );
+        schemes.push(mgr.scheme);
     }
     for (i, p) in content.policies.iter().enumerate() {
         if !s_ok(p.name) {
@@ -348,14 +356,16 @@ fn verify(
         if r.glob && matches!(r.kind, bundle::RuleKind::Require | bundle::RuleKind::Pin) {
             return invalid(format!("rule {i}: require and pin need an exact package"));
         }
+        // Only a deny can be final: a "final require" would be decided as a final deny.
+        if r.is_final && r.kind != bundle::RuleKind::Deny {
+            return invalid(format!(
+                "rule {i}: only a deny can be final, not a {}",
+                r.kind
+            ));
+        }
         let scheme = schemes[r.manager as usize];
-        constraints.push(if r.constraint == bundle::NONE {
-            if r.kind == bundle::RuleKind::Pin {
-                return invalid(format!("rule {i}: a pin needs a version"));
-            }
-            None
-        } else {
-            let text = content.str(r.constraint);
+        constraints.push(if let Some(constraint) = r.constraint {
+            let text = content.str(constraint);
             Some(
                 scheme
                     .parse_constraint(text)
@@ -363,6 +373,11 @@ fn verify(
                         what: format!("rule {i}: {e}"),
                     })?,
             )
+        } else {
+            if r.kind == bundle::RuleKind::Pin {
+                return invalid(format!("rule {i}: a pin needs a version"));
+            }
+            None
         });
     }
     for (i, table) in content.scope_rules.iter().enumerate() {
@@ -399,8 +414,8 @@ fn verify(
         if !ok {
             return invalid(format!("guard {i}: index out of range"));
         }
-        let guarded = content.managers[g.manager as usize].capabilities & bundle::CAP_GUARDED != 0;
-        if guarded && g.level == 2 {
+        let guarded = content.managers[g.manager as usize].capabilities.guarded;
+        if guarded && g.level == bundle::GuardLevel::Auto {
             return invalid(format!("guard {i}: a guarded action cannot be automatic"));
         }
     }
@@ -418,6 +433,8 @@ fn verify(
                 .push(i as u32);
         }
     }
+    let source_rule = source_rules(&content);
+    let source_toolchain = source_toolchains(&content);
     Ok(VerifiedBundle {
         content,
         hash,
@@ -426,6 +443,45 @@ fn verify(
         schemes,
         exact_index,
         glob_index,
+        source_rule,
+        source_toolchain,
         signers,
     })
+}
+
+/// A rule bound to several scopes has one entry per binding, identical but for the scope of
+/// its origin. Per entry: the first entry of the same source rule, so evaluation can keep
+/// only the binding that gives the rule its level on a device (DESIGN §3).
+fn source_rules(c: &BundleContent) -> Vec<u32> {
+    let mut first: HashMap<_, u32> = HashMap::new();
+    c.rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let o = &c.origins[r.origin as usize];
+            let key = (
+                (o.policy, o.file, o.line, o.column),
+                (r.kind, r.is_final, r.warn, r.glob, r.manager, r.pattern),
+                (r.display, r.constraint, r.condition, r.because),
+            );
+            *first.entry(key).or_insert(i as u32)
+        })
+        .collect()
+}
+
+/// As [`source_rules`], for toolchain rules.
+fn source_toolchains(c: &BundleContent) -> Vec<u32> {
+    let mut first: HashMap<_, u32> = HashMap::new();
+    c.toolchains
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let o = &c.origins[t.origin as usize];
+            let key = (
+                (o.policy, o.file, o.line, o.column),
+                (t.name, t.sources.clone(), t.condition),
+            );
+            *first.entry(key).or_insert(i as u32)
+        })
+        .collect()
 }

@@ -2,13 +2,14 @@
 //! are a contract (DESIGN §4; JSON Schema in docs/schemas/record.v1.json): changes are
 //! additive only.
 
+use crate::vocab::{Action, Mode, Phase, PinKind, RecordRuleKind, RecordSchema, UnknownCode};
 use serde::Serialize;
 
 pub const SCHEMA: &str = "hpl.record.v1";
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ComplianceRecord {
-    pub schema: &'static str,
+    pub schema: RecordSchema,
     pub tenant_id: String,
     pub device_id: String,
     /// RFC 3339, UTC.
@@ -68,9 +69,7 @@ pub struct RuleOrigin {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UnknownReason {
-    /// `unparseable_version`, `manager_not_inventoried`, `condition_error`, `stale_inventory`,
-    /// `unknown_scope`, `bundle_expired`, `tenant_mismatch`, `incomparable_version`.
-    pub code: &'static str,
+    pub code: UnknownCode,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manager: Option<String>,
@@ -106,7 +105,7 @@ pub struct Violation {
     pub expected: String,
     pub found: Option<String>,
     /// install, uninstall, upgrade, downgrade, pin, manual
-    pub action: &'static str,
+    pub action: Action,
     pub rule: RuleOrigin,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -114,10 +113,10 @@ pub struct Violation {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Remediation {
-    pub action: &'static str,
+    pub action: Action,
     pub manager: String,
     pub package: String,
-    pub mode: &'static str,
+    pub mode: Mode,
     /// The user must confirm (assist mode, guarded managers, manual steps).
     pub needs_confirmation: bool,
     pub guarded: bool,
@@ -125,7 +124,7 @@ pub struct Remediation {
     pub not_before: Option<String>,
     /// Helm's authority phase of the manager: `authoritative`, `standard`, `guarded`; the plan
     /// is in this order.
-    pub phase: &'static str,
+    pub phase: Phase,
     /// The agent may run it now without asking.
     pub automatic: bool,
     /// The manager cannot do it (e.g. Homebrew cannot downgrade): a person must.
@@ -137,7 +136,7 @@ pub struct Remediation {
     pub to: Option<String>,
     /// For pins: `native` (the manager pins) or `virtual` (the agent holds the version).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pin: Option<&'static str>,
+    pub pin: Option<PinKind>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,10 +153,13 @@ pub enum Outcome {
 pub struct RuleResult {
     pub rule: RuleOrigin,
     /// `require`, `allow`, `deny`, `deny!`, `pin`, `toolchain`
-    pub kind: &'static str,
+    pub kind: RecordRuleKind,
     /// `homebrew_formula:git`, `npm:*`, or the toolchain name.
     pub target: String,
     pub result: Outcome,
+    /// Why a rule that applies was not checked, e.g. "forbidden by final deny …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ComplianceRecord {

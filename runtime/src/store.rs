@@ -233,7 +233,7 @@ pub fn install_event(
         device_id: device_id.into(),
         manager: None,
         task_id: task_id.into(),
-        action: "install_policy".into(),
+        action: crate::vocab::Action::InstallPolicy,
         policy_version: version,
         outcome,
         timestamp: timestamp(now),

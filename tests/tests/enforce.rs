@@ -121,8 +121,10 @@ fn authorization_decisions() {
         ),
         (
             "platform-noncompliant",
+            // Each package gets the verdict `upgrade` of it gets: the denied terraform-docs is
+            // not upgraded, so the whole upgrade-all is denied (the strictest).
             r#"{"action":"upgrade-all","manager":"homebrew_formula"}"#,
-            0,
+            6,
         ),
         (
             "platform-noncompliant",
@@ -442,7 +444,7 @@ fn every_event_type_has_every_required_field_typed() {
         scope_id: "team:platform",
         manager: "homebrew_formula",
         task_id: "r-7",
-        action: "install",
+        action: hpl_runtime::vocab::Action::Install,
         policy_version: 4,
     };
     events.extend([

@@ -138,9 +138,10 @@ fn the_examples_show_every_state_category_and_precedence_rule() {
     assert!(has("ci-runner-intel", "present_denied", "event-stream"));
     // Pins: the most specific pin wins, and they are their own dimension.
     assert!(has("platform-noncompliant", "pin_mismatch", "terraform"));
+    // A deny that fires makes the pin `skip`: the remedy is to uninstall, not to pin.
     assert!(
         has("pilot-mixed", "present_denied", "python")
-            && has("pilot-mixed", "pin_mismatch", "python")
+            && !has("pilot-mixed", "pin_mismatch", "python")
     );
     // Observe mode plans nothing.
     assert!(records["web-observe"]["remediation"]
@@ -300,7 +301,24 @@ fn the_cli_builds_verifies_and_inspects() {
         "json",
     ]);
     assert_eq!(exit, 4);
-    assert!(record.contains("bundle_expired"));
+    // An expired bundle is no valid snapshot, for eval as for authorize.
+    assert!(record.contains("no_valid_snapshot"), "{record}");
+    assert!(record.contains("expired at"), "{record}");
+    let (exit, decision, _) = hpl(&[
+        "authorize",
+        "--bundle",
+        &s(&out),
+        "--key",
+        &format!("{}.pub", s(&k)),
+        "--inventory",
+        "../examples/devices/design-compliant.json",
+        "--action",
+        r#"{"action":"install","manager":"homebrew_formula","package":"jq"}"#,
+        "--at",
+        "2027-01-15T00:00:00Z",
+    ]);
+    assert_eq!(exit, 6, "{decision}");
+    assert!(decision.contains("no_valid_snapshot"), "{decision}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

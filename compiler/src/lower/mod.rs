@@ -16,9 +16,8 @@ use crate::source::Span;
 use crate::syntax::ast::{Level, RuleKind};
 use hpl_runtime::bundle::{
     self, BundleContent, ConditionEntry, GuardEntry, ManagerEntry, Manifest, Origin, PolicyEntry,
-    RuleEntry, ScopeEntry, ToolchainEntry, WindowEntry, NONE,
+    RuleEntry, ScopeEntry, ToolchainEntry, WindowEntry,
 };
-use hpl_runtime::version::Scheme;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
@@ -130,20 +129,17 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
         .iter()
         .map(|m| ManagerEntry {
             id: strings.intern(&m.id),
-            scheme: Scheme::ALL.iter().position(|s| *s == m.scheme).unwrap_or(0) as u8,
-            capabilities: [
-                (m.capabilities.native_pin, bundle::CAP_NATIVE_PIN),
-                (m.capabilities.downgrade, bundle::CAP_DOWNGRADE),
-                (m.capabilities.multi_version, bundle::CAP_MULTI_VERSION),
-                (m.capabilities.guarded, bundle::CAP_GUARDED),
-            ]
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0, |acc, (_, bit)| acc | bit),
+            scheme: m.scheme,
+            capabilities: bundle::Capabilities {
+                native_pin: m.capabilities.native_pin,
+                downgrade: m.capabilities.downgrade,
+                multi_version: m.capabilities.multi_version,
+                guarded: m.capabilities.guarded,
+            },
             phase: match m.phase {
-                Phase::Authoritative => 0,
-                Phase::Standard => 1,
-                Phase::Guarded => 2,
+                Phase::Authoritative => bundle::Phase::Authoritative,
+                Phase::Standard => bundle::Phase::Standard,
+                Phase::Guarded => bundle::Phase::Guarded,
             },
         })
         .collect();
@@ -158,7 +154,7 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
             } else {
                 &s.name
             }),
-            parent: s.parent.map_or(NONE, |ScopeId(i)| i),
+            parent: s.parent.map(|ScopeId(i)| i),
         })
         .collect();
     let policies: Vec<PolicyEntry> = p
@@ -197,22 +193,24 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
     let mut compiler = cond::CondCompiler::default();
     let mut conditions: Vec<ConditionEntry> = Vec::new();
     let mut condition_index: HashMap<Span, u32> = HashMap::new();
-    let mut condition =
-        |strings: &mut Strings, expr: Option<&crate::syntax::ast::Expr>, origin: u32| -> u32 {
-            let Some(e) = expr else { return NONE };
-            *condition_index.entry(e.span).or_insert_with(|| {
-                let code = compiler.compile(e, strings);
-                let source = strings.intern(&crate::fmt::expr(e));
-                conditions.push(ConditionEntry {
-                    code,
-                    max_stack: 0,
-                    cost: 0,
-                    source,
-                    origin,
-                });
-                conditions.len() as u32 - 1
-            })
-        };
+    let mut condition = |strings: &mut Strings,
+                         expr: Option<&crate::syntax::ast::Expr>,
+                         origin: u32|
+     -> Option<u32> {
+        let e = expr?;
+        Some(*condition_index.entry(e.span).or_insert_with(|| {
+            let code = compiler.compile(e, strings);
+            let source = strings.intern(&crate::fmt::expr(e));
+            conditions.push(ConditionEntry {
+                code,
+                max_stack: 0,
+                cost: 0,
+                source,
+                origin,
+            });
+            conditions.len() as u32 - 1
+        }))
+    };
 
     let mut rules: Vec<RuleEntry> = Vec::new();
     let mut scope_rules: Vec<Vec<u32>> = vec![Vec::new(); scopes.len()];
@@ -242,12 +240,9 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
                     glob,
                     pattern: strings.intern(pattern),
                     display: strings.intern(&r.display),
-                    constraint: r
-                        .constraint
-                        .as_ref()
-                        .map_or(NONE, |c| strings.intern(&c.text)),
+                    constraint: r.constraint.as_ref().map(|c| strings.intern(&c.text)),
                     condition: condition(&mut strings, r.condition.as_ref(), o),
-                    because: r.because.as_ref().map_or(NONE, |b| strings.intern(b)),
+                    because: r.because.as_ref().map(|b| strings.intern(b)),
                     origin: o,
                 };
                 scope_rules[scope as usize].push(rules.len() as u32);
@@ -267,9 +262,9 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
                 guards.push(GuardEntry {
                     manager: u32::from(g.manager.0),
                     level: match g.level.text.as_str() {
-                        "deny" => 1,
-                        "auto" => 2,
-                        _ => 0,
+                        "deny" => bundle::GuardLevel::Deny,
+                        "auto" => bundle::GuardLevel::Auto,
+                        _ => bundle::GuardLevel::Confirm,
                     },
                     condition: condition(&mut strings, g.condition.as_ref(), o),
                     origin: o,
@@ -296,7 +291,7 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
                     .fold(0u8, |acc, (i, &on)| acc | (u8::from(on) << i)),
                 start_minute: spec.start_minute,
                 end_minute: spec.end_minute,
-                zone: spec.zone.as_ref().map_or(NONE, |z| strings.intern(z)),
+                zone: spec.zone.as_ref().map(|z| strings.intern(z)),
                 condition: condition(&mut strings, w.clauses.when.as_ref(), o),
             });
         }

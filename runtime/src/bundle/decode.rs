@@ -43,6 +43,12 @@ fn opt_i64(r: &mut Reader<'_>) -> Result<Option<i64>, DecodeError> {
     }
 }
 
+/// An optional index: [`WIRE_NONE`] means absent.
+fn opt_u32(r: &mut Reader<'_>) -> Result<Option<u32>, DecodeError> {
+    let v = r.u32()?;
+    Ok((v != WIRE_NONE).then_some(v))
+}
+
 fn u32s(r: &mut Reader<'_>) -> Result<Vec<u32>, DecodeError> {
     let n = r.count(4)?;
     (0..n).map(|_| r.u32().map_err(DecodeError::from)).collect()
@@ -125,22 +131,20 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
     for _ in 0..n {
         let id = s.u32()?;
         let at = s.offset();
-        let scheme = s.u8()?;
-        if usize::from(scheme) >= crate::version::Scheme::ALL.len() {
-            return Err(DecodeError::BadValue {
-                offset: at,
-                what: "version scheme",
-            });
-        }
-        let capabilities = s.u8()?;
+        let scheme = Scheme::from_u8(s.u8()?).ok_or(DecodeError::BadValue {
+            offset: at,
+            what: "version scheme",
+        })?;
         let at = s.offset();
-        let phase = s.u8()?;
-        if phase > 2 {
-            return Err(DecodeError::BadValue {
-                offset: at,
-                what: "phase",
-            });
-        }
+        let capabilities = Capabilities::from_bits(s.u8()?).ok_or(DecodeError::BadValue {
+            offset: at,
+            what: "capabilities",
+        })?;
+        let at = s.offset();
+        let phase = Phase::from_u8(s.u8()?).ok_or(DecodeError::BadValue {
+            offset: at,
+            what: "phase",
+        })?;
         managers.push(ManagerEntry {
             id,
             scheme,
@@ -166,7 +170,7 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
         scopes.push(ScopeEntry {
             level,
             name: s.u32()?,
-            parent: s.u32()?,
+            parent: opt_u32(&mut s)?,
         });
     }
     done(tag, &s)?;
@@ -241,9 +245,9 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
             manager: s.u32()?,
             pattern: s.u32()?,
             display: s.u32()?,
-            constraint: s.u32()?,
-            condition: s.u32()?,
-            because: s.u32()?,
+            constraint: opt_u32(&mut s)?,
+            condition: opt_u32(&mut s)?,
+            because: opt_u32(&mut s)?,
             origin: s.u32()?,
         });
     }
@@ -289,7 +293,7 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
         toolchains.push(ToolchainEntry {
             name: s.u32()?,
             sources: u32s(&mut s)?,
-            condition: s.u32()?,
+            condition: opt_u32(&mut s)?,
             origin: s.u32()?,
         });
     }
@@ -308,8 +312,8 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
             days: s.u8()?,
             start_minute: s.u16()?,
             end_minute: s.u16()?,
-            zone: s.u32()?,
-            condition: s.u32()?,
+            zone: opt_u32(&mut s)?,
+            condition: opt_u32(&mut s)?,
         });
     }
     done(tag, &s)?;
@@ -324,17 +328,14 @@ pub fn decode_content(bytes: &[u8], base: usize) -> Result<BundleContent, Decode
     for _ in 0..n {
         let manager = s.u32()?;
         let at = s.offset();
-        let level = s.u8()?;
-        if level > 2 {
-            return Err(DecodeError::BadValue {
-                offset: at,
-                what: "guard level",
-            });
-        }
+        let level = GuardLevel::from_u8(s.u8()?).ok_or(DecodeError::BadValue {
+            offset: at,
+            what: "guard level",
+        })?;
         guards.push(GuardEntry {
             manager,
             level,
-            condition: s.u32()?,
+            condition: opt_u32(&mut s)?,
             origin: s.u32()?,
         });
     }

@@ -17,6 +17,11 @@ fn opt_i64(w: &mut Writer, v: Option<i64>) {
     }
 }
 
+/// An optional index: [`WIRE_NONE`] when absent.
+fn opt_u32(w: &mut Writer, v: Option<u32>) {
+    w.u32(v.unwrap_or(WIRE_NONE));
+}
+
 fn section(out: &mut Writer, tag: u8, body: impl FnOnce(&mut Writer)) {
     let mut w = Writer::default();
     body(&mut w);
@@ -52,17 +57,17 @@ pub fn encode(c: &BundleContent) -> Vec<u8> {
         w.len(c.managers.len());
         for m in &c.managers {
             w.u32(m.id);
-            w.u8(m.scheme);
-            w.u8(m.capabilities);
-            w.u8(m.phase);
+            w.u8(m.scheme.as_u8());
+            w.u8(m.capabilities.bits());
+            w.u8(m.phase.as_u8());
         }
     });
     section(&mut out, 4, |w| {
         w.len(c.scopes.len());
         for s in &c.scopes {
-            w.u8(s.level as u8);
+            w.u8(s.level.as_u8());
             w.u32(s.name);
-            w.u32(s.parent);
+            opt_u32(w, s.parent);
         }
     });
     section(&mut out, 5, |w| {
@@ -70,7 +75,7 @@ pub fn encode(c: &BundleContent) -> Vec<u8> {
         for p in &c.policies {
             w.u32(p.name);
             w.u64(p.version);
-            w.u8(p.mode as u8);
+            w.u8(p.mode.as_u8());
         }
     });
     section(&mut out, 6, |w| {
@@ -86,14 +91,14 @@ pub fn encode(c: &BundleContent) -> Vec<u8> {
     section(&mut out, 7, |w| {
         w.len(c.rules.len());
         for r in &c.rules {
-            w.u8(r.kind as u8);
+            w.u8(r.kind.as_u8());
             w.u8(u8::from(r.is_final) | (u8::from(r.warn) << 1) | (u8::from(r.glob) << 2));
             w.u32(r.manager);
             w.u32(r.pattern);
             w.u32(r.display);
-            w.u32(r.constraint);
-            w.u32(r.condition);
-            w.u32(r.because);
+            opt_u32(w, r.constraint);
+            opt_u32(w, r.condition);
+            opt_u32(w, r.because);
             w.u32(r.origin);
         }
     });
@@ -124,7 +129,7 @@ pub fn encode(c: &BundleContent) -> Vec<u8> {
             for s in &t.sources {
                 w.u32(*s);
             }
-            w.u32(t.condition);
+            opt_u32(w, t.condition);
             w.u32(t.origin);
         }
     });
@@ -135,16 +140,16 @@ pub fn encode(c: &BundleContent) -> Vec<u8> {
             w.u8(win.days);
             w.u16(win.start_minute);
             w.u16(win.end_minute);
-            w.u32(win.zone);
-            w.u32(win.condition);
+            opt_u32(w, win.zone);
+            opt_u32(w, win.condition);
         }
     });
     section(&mut out, 12, |w| {
         w.len(c.guards.len());
         for g in &c.guards {
             w.u32(g.manager);
-            w.u8(g.level);
-            w.u32(g.condition);
+            w.u8(g.level.as_u8());
+            opt_u32(w, g.condition);
             w.u32(g.origin);
         }
     });

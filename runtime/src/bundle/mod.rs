@@ -17,8 +17,12 @@ pub use encode::{encode, sign_bundle, SigningInput};
 pub const MAGIC: [u8; 4] = *b"HPLB";
 /// The only format this runtime reads.
 pub const FORMAT_VERSION: u16 = 1;
-/// Marks an absent optional index.
-pub const NONE: u32 = u32::MAX;
+/// How an absent optional index is written on the wire. In memory it is `None`: the decoder
+/// turns this marker into `Option` and the encoder writes it back, so no code compares with it.
+pub(crate) const WIRE_NONE: u32 = u32::MAX;
+
+use crate::version::Scheme;
+pub use crate::vocab::{Capabilities, GuardLevel, Level, Mode, Phase, RuleKind};
 
 /// Indices into the bundle's tables. All are checked by the verifier before anything runs.
 pub type StrIdx = u32;
@@ -37,88 +41,20 @@ pub struct Manifest {
     pub source_hash: [u8; 32],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Level {
-    Org = 0,
-    Department = 1,
-    Team = 2,
-    Environment = 3,
-    DeviceGroup = 4,
-}
-
-impl Level {
-    pub fn from_u8(v: u8) -> Option<Level> {
-        Some(match v {
-            0 => Level::Org,
-            1 => Level::Department,
-            2 => Level::Team,
-            3 => Level::Environment,
-            4 => Level::DeviceGroup,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Org => "org",
-            Level::Department => "department",
-            Level::Team => "team",
-            Level::Environment => "environment",
-            Level::DeviceGroup => "device_group",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeEntry {
     pub level: Level,
     pub name: StrIdx,
-    /// The department of a team, else [`NONE`].
-    pub parent: u32,
+    /// The department of a team.
+    pub parent: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagerEntry {
     pub id: StrIdx,
-    /// [`crate::version::Scheme`] as its index in `Scheme::ALL`.
-    pub scheme: u8,
-    /// Bit 0 native_pin, 1 downgrade, 2 multi_version, 3 guarded.
-    pub capabilities: u8,
-    /// 0 authoritative, 1 standard, 2 guarded.
-    pub phase: u8,
-}
-
-pub const CAP_NATIVE_PIN: u8 = 1;
-pub const CAP_DOWNGRADE: u8 = 2;
-pub const CAP_MULTI_VERSION: u8 = 4;
-pub const CAP_GUARDED: u8 = 8;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Mode {
-    Observe = 0,
-    Assist = 1,
-    Enforce = 2,
-}
-
-impl Mode {
-    pub fn from_u8(v: u8) -> Option<Mode> {
-        Some(match v {
-            0 => Mode::Observe,
-            1 => Mode::Assist,
-            2 => Mode::Enforce,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Observe => "observe",
-            Mode::Assist => "assist",
-            Mode::Enforce => "enforce",
-        }
-    }
+    pub scheme: Scheme,
+    pub capabilities: Capabilities,
+    pub phase: Phase,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,36 +74,6 @@ pub struct Origin {
     pub column: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum RuleKind {
-    Require = 0,
-    Allow = 1,
-    Deny = 2,
-    Pin = 3,
-}
-
-impl RuleKind {
-    pub fn from_u8(v: u8) -> Option<RuleKind> {
-        Some(match v {
-            0 => RuleKind::Require,
-            1 => RuleKind::Allow,
-            2 => RuleKind::Deny,
-            3 => RuleKind::Pin,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RuleKind::Require => "require",
-            RuleKind::Allow => "allow",
-            RuleKind::Deny => "deny",
-            RuleKind::Pin => "pin",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleEntry {
     pub kind: RuleKind,
@@ -180,12 +86,12 @@ pub struct RuleEntry {
     pub pattern: StrIdx,
     /// The package as written, for records.
     pub display: StrIdx,
-    /// Constraint text in the manager's scheme, or [`NONE`].
-    pub constraint: u32,
-    /// Index into the condition table, or [`NONE`].
-    pub condition: u32,
-    /// `because` text, or [`NONE`].
-    pub because: u32,
+    /// Constraint text in the manager's scheme.
+    pub constraint: Option<StrIdx>,
+    /// Index into the condition table.
+    pub condition: Option<u32>,
+    /// `because` text.
+    pub because: Option<StrIdx>,
     pub origin: u32,
 }
 
@@ -193,7 +99,7 @@ pub struct RuleEntry {
 pub struct ToolchainEntry {
     pub name: StrIdx,
     pub sources: Vec<u32>,
-    pub condition: u32,
+    pub condition: Option<u32>,
     pub origin: u32,
 }
 
@@ -205,17 +111,17 @@ pub struct WindowEntry {
     pub start_minute: u16,
     /// Up to 1440; `end <= start` crosses midnight.
     pub end_minute: u16,
-    /// IANA zone, or [`NONE`] for the device's local zone.
-    pub zone: u32,
-    pub condition: u32,
+    /// IANA zone; `None` is the device's local zone.
+    pub zone: Option<StrIdx>,
+    pub condition: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardEntry {
     pub manager: u32,
-    /// 0 confirm, 1 deny, 2 auto (only on managers that are not guarded).
-    pub level: u8,
-    pub condition: u32,
+    /// `auto` only on managers that are not guarded.
+    pub level: GuardLevel,
+    pub condition: Option<u32>,
     pub origin: u32,
 }
 

@@ -21,26 +21,36 @@ use std::fmt;
 pub use dotted::DottedVersion;
 pub use rustup::RustChannel;
 
-/// How a manager numbers its versions.
+/// How a manager numbers its versions. The discriminant is the scheme's byte in bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Scheme {
     /// SemVer 2.0 with npm-style ranges (npm, pnpm, yarn, cargo).
-    Semver,
+    Semver = 0,
     /// PEP 440 (pip, pipx, poetry).
-    Pep440,
+    Pep440 = 1,
     /// RubyGems versions, `~>` pessimistic constraints (rubygems, bundler).
-    RubyGems,
+    RubyGems = 2,
     /// Homebrew: dotted versions with `_N` revisions and letter suffixes (`1.1.1w`).
-    Homebrew,
+    Homebrew = 3,
     /// rustup channels: `stable`, `beta`, `nightly[-DATE]`, `1.82[.0]`.
-    Rustup,
+    Rustup = 4,
     /// macOS product versions: `15`, `15.3`, `15.3.2`.
-    MacOs,
+    MacOs = 5,
     /// Dotted numbers with an optional suffix: the fallback for everything else.
-    Dotted,
+    Dotted = 6,
 }
 
 impl Scheme {
+    /// The scheme's byte in bundles.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_u8(v: u8) -> Option<Scheme> {
+        Scheme::ALL.into_iter().find(|s| s.as_u8() == v)
+    }
+
     pub const ALL: [Scheme; 7] = [
         Scheme::Semver,
         Scheme::Pep440,
