@@ -4,14 +4,21 @@
 //! whose scopes can meet on one device is compared. Each finding names both rules and their
 //! scopes: an error or warning at one, a note pointing at the other.
 //!
+//! Rules of different but nested patterns (`deny npm:*` and `allow npm:@acme/*`, or a glob and
+//! a name under it) are compared too: where both apply, the runtime's precedence module
+//! (`hpl_runtime::precedence`, which evaluation and authorization use) says which one wins,
+//! and the loser gets a note. No ordering of rules is written here.
+//!
 //! Conditional rules (`when`) are compared only with rules under the same condition: two
 //! rules under different conditions may never apply to the same device, and hpl does not
-//! report conflicts it cannot prove.
+//! report conflicts it cannot prove. An unconditional final deny covers every condition.
 
 use crate::check::Checked;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::program::{PackageRule, Pattern, Program, RuleId, ScopeId, ScopeTree};
 use crate::syntax::ast::{Expr, ExprKind, Level, RuleKind};
+use hpl_runtime::precedence;
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 /// A rule bound to one of its policy's scopes.
@@ -49,6 +56,19 @@ pub fn analyze(program: &Program, checked: &Checked) -> Vec<Diagnostic> {
     keys.sort_by(|x, y| (x.0, pattern_key(x.1)).cmp(&(y.0, pattern_key(y.1))));
     for key in &keys {
         a.group(&groups[key]);
+    }
+    // Nested patterns: a glob and every other pattern of its manager inside it.
+    for glob in keys.iter().filter(|k| !k.1.is_exact()) {
+        for key in &keys {
+            if key.0 != glob.0 || key.1 == glob.1 || !key.1.within(glob.1) {
+                continue;
+            }
+            for &general in &groups[glob] {
+                for &specific in &groups[key] {
+                    a.nested_pair(general, specific);
+                }
+            }
+        }
     }
     // A final deny of a glob also forbids allows of the names it covers.
     for deny in &final_denies {
@@ -184,6 +204,75 @@ impl Analyzer<'_> {
         }
     }
 
+    /// Whether `a` wins over `b` on a device where both apply (DESIGN §3, asked of the
+    /// runtime's precedence module).
+    fn beats(&self, a: Placement, b: Placement) -> bool {
+        let (ra, rb) = (self.program.rule(a.rule), self.program.rule(b.rule));
+        precedence::rule_order(
+            &ra.candidate(self.program, a.scope),
+            &rb.candidate(self.program, b.scope),
+        ) == Ordering::Less
+    }
+
+    /// A glob rule (`general`) and a rule of a pattern inside it (`specific`): where both apply,
+    /// precedence picks one; a rule that a more specific scope overrides gets a note at its
+    /// site and the winner's. Final denies and pins are compared elsewhere; ranged denies never win
+    /// outright, so nothing is provable about them.
+    fn nested_pair(&mut self, general: Placement, specific: Placement) {
+        let (g, s) = (
+            self.program.rule(general.rule),
+            self.program.rule(specific.rule),
+        );
+        if g.id == s.id
+            || g.kind == s.kind
+            || g.is_final
+            || s.is_final
+            || matches!(g.kind, RuleKind::Pin)
+            || matches!(s.kind, RuleKind::Pin)
+            || (g.kind == RuleKind::Deny && g.constraint.is_some())
+            || (s.kind == RuleKind::Deny && s.constraint.is_some())
+            || !same_condition(g, s)
+            || !self.tree().compatible(general.scope, specific.scope)
+        {
+            return;
+        }
+        // A narrower rule that wins is the exception its author wrote on purpose (`deny npm:*`
+        // with `allow npm:@acme/*`, or an org-wide allow with a team's deny of one name). The
+        // surprise worth a note is the other way round: a broader rule of a more specific
+        // scope that takes a narrower one's effect away (an org `allow npm:@acme/*` under a
+        // contractors' `deny npm:*`). Only opposite verdicts (a deny against an allow or a
+        // require) are worth it.
+        if self.beats(specific, general)
+            || !(g.kind == RuleKind::Deny || s.kind == RuleKind::Deny)
+            || g.condition.is_some()
+            || self.level(general.scope) <= self.level(specific.scope)
+        {
+            return;
+        }
+        let (winner, loser) = (general, specific);
+        let (w, l) = (g, s);
+        let article = if w.kind == RuleKind::Allow { "an" } else { "a" };
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::Overridden,
+                format!(
+                    "`{} {}` is overridden by {article} `{} {}` on devices in {}",
+                    l.kind.keyword(),
+                    l.display,
+                    w.kind.keyword(),
+                    w.display,
+                    self.tree().describe(winner.scope)
+                ),
+                l.span,
+                format!("overridden here ({})", self.origin(loser)),
+            )
+            .related(
+                w.span,
+                format!("wins: {} (the more specific scope)", self.origin(winner)),
+            ),
+        );
+    }
+
     fn group(&mut self, placements: &[Placement]) {
         self.group.clear();
         self.group.extend_from_slice(placements);
@@ -242,7 +331,7 @@ impl Analyzer<'_> {
                     (second, first)
                 };
                 let d = self.program.rule(deny.rule);
-                if d.constraint.is_none() {
+                if d.constraint.is_none() && self.beats(deny, req) {
                     self.report_pair(
                         Code::RequireDenyConflict,
                         second,
@@ -255,7 +344,6 @@ impl Analyzer<'_> {
                         "deny wins at equal level, so the requirement can never be met",
                         "remove one of the rules, or bind one to the scope it is meant for",
                     );
-                    let _ = req;
                 }
             }
             (Allow, Deny) | (Deny, Allow) if same_scope => {
@@ -265,7 +353,7 @@ impl Analyzer<'_> {
                     (second, first)
                 };
                 let d = self.program.rule(deny.rule);
-                if d.constraint.is_none() {
+                if d.constraint.is_none() && self.beats(deny, allow) {
                     let diagnostic = Diagnostic::new(
                         Code::AllowShadowedByDeny,
                         format!("this allow of `{}` never applies", r1.display),
@@ -312,6 +400,11 @@ impl Analyzer<'_> {
     fn final_deny_pair(&mut self, deny: Placement, other: Placement) {
         let (d, o) = (self.program.rule(deny.rule), self.program.rule(other.rule));
         if !matches!(o.kind, RuleKind::Allow | RuleKind::Require) || !o.pattern.within(&d.pattern) {
+            return;
+        }
+        // An unconditional deny! covers every device; a conditional one only provably meets
+        // a rule under the same condition (DESIGN §3, "Compile time mirrors this").
+        if d.condition.is_some() && !same_condition(d, o) {
             return;
         }
         let at_or_below = deny.scope == other.scope

@@ -3,6 +3,7 @@
 
 use crate::source::Span;
 use crate::syntax::ast::{self, Level, RuleKind};
+use hpl_runtime::precedence::{Candidate, Matcher};
 use hpl_runtime::version::Scheme;
 use std::collections::HashMap;
 
@@ -230,6 +231,51 @@ pub struct PackageRule {
     /// The package reference (inside the set declaration when expanded from a set).
     pub target_span: Span,
     pub via_set: Option<String>,
+}
+
+impl PackageRule {
+    /// The rule as the runtime's precedence module sees it, bound through `scope`: the one
+    /// conversion the analysis and the language server use to ask "who wins".
+    pub fn candidate<'a>(&self, program: &'a Program, scope: ScopeId) -> Candidate<'a> {
+        Candidate {
+            kind: runtime_kind(self.kind),
+            is_final: self.is_final,
+            warn: self.severity == RuleSeverity::Warn,
+            ranged: self.constraint.is_some(),
+            level: runtime_level(program.scopes.get(scope).level),
+            matcher: match &self.pattern {
+                Pattern::Exact(_) => Matcher::Exact,
+                Pattern::Glob(prefix) => Matcher::glob(prefix),
+            },
+            policy: &program.policy(self.policy).name.text,
+            // A policy is one file, so the byte offset orders its statements as line and
+            // column do in the bundle; the rule id orders the members of one set.
+            position: (self.span.start, 0, self.id.0),
+        }
+    }
+}
+
+/// The runtime's name of a scope level (bundle, records, precedence).
+pub fn runtime_level(l: Level) -> hpl_runtime::vocab::Level {
+    use hpl_runtime::vocab::Level as R;
+    match l {
+        Level::Org => R::Org,
+        Level::Department => R::Department,
+        Level::Team => R::Team,
+        Level::Environment => R::Environment,
+        Level::DeviceGroup => R::DeviceGroup,
+    }
+}
+
+/// The runtime's name of a rule kind.
+pub fn runtime_kind(k: RuleKind) -> hpl_runtime::vocab::RuleKind {
+    use hpl_runtime::vocab::RuleKind as R;
+    match k {
+        RuleKind::Require => R::Require,
+        RuleKind::Allow => R::Allow,
+        RuleKind::Deny => R::Deny,
+        RuleKind::Pin => R::Pin,
+    }
 }
 
 #[derive(Debug, Clone)]

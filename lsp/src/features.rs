@@ -2,10 +2,11 @@
 
 use hpl_compiler::diagnostics::{Code, Diagnostic, Severity};
 use hpl_compiler::driver::Analysis;
-use hpl_compiler::program::{Pattern, ScopeId};
+use hpl_compiler::program::{runtime_level, Pattern, ScopeId};
 use hpl_compiler::source::{FileId, Span};
 use hpl_compiler::syntax::ast::{self, Expr, ExprKind, Item, Level, StmtKind, Target};
 use hpl_runtime::facts;
+use hpl_runtime::precedence;
 
 /// What is under the cursor.
 #[derive(Debug, Clone)]
@@ -222,7 +223,7 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
                 r.package.text,
                 rules.len()
             ));
-            lines.push("The most specific level wins; at one level an exact name beats a glob, then deny beats require beats allow; a final deny decides first.\n".into());
+            lines.push("A final deny decides first; otherwise the most specific level wins; at one level an exact name beats a glob and a longer glob prefix a shorter one, then deny beats require beats allow.\n".into());
             lines.extend(rules.into_iter().map(|(_, l)| l));
             if !decisions.is_empty() {
                 lines.push("\n**Which rule wins** (unconditional rules; on devices in…)\n".into());
@@ -818,10 +819,58 @@ pub fn removable_rule(a: &Analysis, d: &Diagnostic) -> Option<(usize, usize, Str
     Some((start, end, title.to_string()))
 }
 
+/// The rule that decides `manager:name` on a device whose most specific scope is `target`
+/// (its path: the scope, its department, the organisation), with the scope it applies
+/// through: the runtime's precedence module decides, as on a device. Conditional rules are
+/// left out (they depend on the device), and so are ranged denies (they decide only for
+/// versions in their range) and pins (their own dimension).
+pub fn winner_at(
+    a: &Analysis,
+    manager: hpl_compiler::program::ManagerId,
+    name: &str,
+    target: ScopeId,
+) -> Option<(hpl_compiler::program::RuleId, ScopeId)> {
+    let p = &a.program;
+    // One entry per rule: the most specific of its bindings on the path.
+    let mut placed: Vec<(hpl_compiler::program::RuleId, ScopeId)> = Vec::new();
+    for policy in &p.policies {
+        for &rid in &policy.rules {
+            let rule = p.rule(rid);
+            if rule.manager != manager
+                || !rule.pattern.matches(name)
+                || rule.condition.is_some()
+                || rule.kind == ast::RuleKind::Pin
+                || (rule.kind == ast::RuleKind::Deny && rule.constraint.is_some())
+            {
+                continue;
+            }
+            let best = policy
+                .scopes
+                .iter()
+                .map(|&(scope, _)| scope)
+                .filter(|&scope| p.scopes.contains(scope, target))
+                .min_by(|&x, &y| {
+                    precedence::binding_order(
+                        (runtime_level(p.scopes.get(x).level), &p.scopes.get(x).name),
+                        (runtime_level(p.scopes.get(y).level), &p.scopes.get(y).name),
+                    )
+                });
+            if let Some(scope) = best {
+                placed.push((rid, scope));
+            }
+        }
+    }
+    let candidates: Vec<_> = placed
+        .iter()
+        .map(|&(rid, scope)| p.rule(rid).candidate(p, scope))
+        .collect();
+    precedence::decide(&candidates, true, |_| precedence::Fires::No)
+        .decider()
+        .map(|i| placed[i])
+}
+
 /// For every scope where the package is touched: the rule that decides on a device whose most
-/// specific scope is that one (its path: the scope, its department, the organisation), by
-/// DESIGN §3 — a final deny first, then the most specific level, an exact name over a glob,
-/// deny over require over allow. Conditional rules are left out: they depend on the device.
+/// specific scope is that one ([`winner_at`]) and what it overrides.
 fn effective_decisions(
     a: &Analysis,
     manager: hpl_compiler::program::ManagerId,
@@ -829,7 +878,7 @@ fn effective_decisions(
 ) -> Vec<String> {
     let p = &a.program;
     let mut placements = Vec::new();
-    for (pi, policy) in p.policies.iter().enumerate() {
+    for policy in &p.policies {
         for &rid in &policy.rules {
             let rule = p.rule(rid);
             if rule.manager == manager
@@ -838,64 +887,44 @@ fn effective_decisions(
                 && rule.kind != ast::RuleKind::Pin
             {
                 for &(scope, _) in &policy.scopes {
-                    placements.push((pi, rule, scope));
+                    placements.push((rule, scope));
                 }
             }
         }
     }
-    let mut scopes: Vec<ScopeId> = placements.iter().map(|(_, _, s)| *s).collect();
+    let mut scopes: Vec<ScopeId> = placements.iter().map(|(_, s)| *s).collect();
     scopes.sort();
     scopes.dedup();
     let mut out = Vec::new();
     for target in scopes {
-        let on_path: Vec<_> = placements
+        let Some((rid, scope)) = winner_at(a, manager, name, target) else {
+            continue;
+        };
+        let rule = p.rule(rid);
+        let policy = p.policy(rule.policy);
+        let kind = if rule.is_final {
+            "deny!"
+        } else {
+            rule.kind.keyword()
+        };
+        let overridden: Vec<String> = placements
             .iter()
-            .filter(|(_, _, s)| p.scopes.contains(*s, target))
+            .filter(|(_, s)| p.scopes.contains(*s, target))
+            .filter(|(r, s)| r.id != rule.id && (r.kind != rule.kind || *s != scope))
+            .map(|(r, s)| format!("{} at `{}`", r.kind.keyword(), p.scopes.describe(*s)))
             .collect();
-        // A deny with a range decides only for versions in it, so it never wins outright here.
-        let winner = on_path.iter().find(|(_, r, _)| r.is_final).or_else(|| {
-            on_path
-                .iter()
-                .filter(|(_, r, _)| !(r.kind == ast::RuleKind::Deny && r.constraint.is_some()))
-                .min_by_key(|(_, r, s)| {
-                    let kind = match r.kind {
-                        ast::RuleKind::Deny => 0,
-                        ast::RuleKind::Require => 1,
-                        _ => 2,
-                    };
-                    (
-                        std::cmp::Reverse(level_rank(p.scopes.get(*s).level)),
-                        !r.pattern.is_exact(),
-                        kind,
-                        r.constraint.is_some(),
-                    )
-                })
-        });
-        if let Some((pi, rule, scope)) = winner {
-            let policy = &p.policies[*pi];
-            let kind = if rule.is_final {
-                "deny!"
-            } else {
-                rule.kind.keyword()
-            };
-            let overridden: Vec<String> = on_path
-                .iter()
-                .filter(|(_, r, s)| r.id != rule.id && (r.kind != rule.kind || *s != *scope))
-                .map(|(_, r, s)| format!("{} at `{}`", r.kind.keyword(), p.scopes.describe(*s)))
-                .collect();
-            let over = if overridden.is_empty() {
-                String::new()
-            } else {
-                format!("; overrides {}", overridden.join(", "))
-            };
-            out.push(format!(
-                "- `{}`: **{kind}** from policy `{}` at `{}` ({}){over}",
-                p.scopes.describe(target),
-                policy.name.text,
-                p.scopes.describe(*scope),
-                location(a, rule.span)
-            ));
-        }
+        let over = if overridden.is_empty() {
+            String::new()
+        } else {
+            format!("; overrides {}", overridden.join(", "))
+        };
+        out.push(format!(
+            "- `{}`: **{kind}** from policy `{}` at `{}` ({}){over}",
+            p.scopes.describe(target),
+            policy.name.text,
+            p.scopes.describe(scope),
+            location(a, rule.span)
+        ));
     }
     out
 }

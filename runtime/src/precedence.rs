@@ -158,7 +158,8 @@ pub struct Decision {
     pub winner: Option<usize>,
     /// Ranged denies whose range could not be compared with the version (`unknown`).
     pub undecided: Vec<usize>,
-    /// The final denies that were considered and did not decide (they `pass`).
+    /// The final denies before the decider (or all, when none decided) that did not decide:
+    /// they `pass`.
     pub passed_finals: Vec<usize>,
 }
 
@@ -194,20 +195,16 @@ pub fn decide(
                 Fires::No => false,
                 Fires::Unknown => {
                     d.undecided.push(i);
-                    false
+                    continue;
                 }
             }
         };
-        if decides && d.final_deny.is_none() {
+        if decides {
+            // The finals after the decider are never asked: they are `skip`, like the rest.
             d.final_deny = Some(i);
-        } else if !decides && !d.undecided.contains(&i) {
-            d.passed_finals.push(i);
+            return d;
         }
-    }
-    if let Some(f) = d.final_deny {
-        d.passed_finals.retain(|&i| i != f);
-        // Finals after the decider were never reached; they pass with the rest.
-        return d;
+        d.passed_finals.push(i);
     }
     let mut others: Vec<usize> = (0..candidates.len())
         .filter(|&i| !candidates[i].is_final_deny() && candidates[i].kind != RuleKind::Pin)

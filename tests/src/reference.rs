@@ -347,6 +347,9 @@ struct Placement<'p> {
     scope: ScopeId,
 }
 
+/// A rule result: origin, kind, target, outcome, note.
+type RuleRow = (Json, &'static str, String, Outcome, Option<String>);
+
 pub struct Reference<'a> {
     now: i64,
     analysis: &'a Analysis,
@@ -356,9 +359,12 @@ pub struct Reference<'a> {
     unknown: Vec<Json>,
     violations: Vec<Json>,
     remediation: Vec<Json>,
-    results: BTreeMap<(u32, u32), (Json, &'static str, String, Outcome)>,
+    /// By (policy index, rule id): bundle order.
+    results: BTreeMap<(u32, u32), RuleRow>,
+    toolchain_results: Vec<RuleRow>,
+    /// Conditions already evaluated, by the span of their text: each reports an error once.
+    conditions: BTreeMap<(u32, u32), Option<bool>>,
 }
-
 fn outcome_rank(o: Outcome) -> u8 {
     match o {
         Outcome::Skip => 0,
@@ -474,6 +480,8 @@ pub fn evaluate(
         violations: vec![],
         remediation: vec![],
         results: BTreeMap::new(),
+        toolchain_results: Vec::new(),
+        conditions: BTreeMap::new(),
     };
     if inventory.tenant_id != p.tenant_name() {
         r.unknown.push(json!({"code": "tenant_mismatch"}));
@@ -481,7 +489,7 @@ pub fn evaluate(
     if expires_at.is_some_and(|e| now >= e) {
         r.unknown.push(json!({"code": "bundle_expired"}));
     }
-    if now - inventory.collected_at > 7 * 24 * 3600 {
+    if now.saturating_sub(inventory.collected_at) > 7 * 24 * 3600 {
         r.unknown.push(json!({"code": "stale_inventory"}));
     }
     r.run();
@@ -496,18 +504,39 @@ impl<'a> Reference<'a> {
         &self.analysis.program
     }
 
+    /// Of a policy's scopes, the one that binds it on this device: the most specific level
+    /// the device is in, and between device groups the name that sorts first.
+    fn binding(&self, scopes: &[(ScopeId, hpl_compiler::source::Span)]) -> Option<ScopeId> {
+        let p = self.p();
+        let mut best: Option<ScopeId> = None;
+        for &(scope, _) in scopes {
+            if !self.path.contains(&scope) {
+                continue;
+            }
+            best = match best {
+                None => Some(scope),
+                Some(b) => {
+                    let (sb, sc) = (p.scopes.get(b), p.scopes.get(scope));
+                    let better = level_rank(sc.level) > level_rank(sb.level)
+                        || (sc.level == sb.level && sc.name.as_bytes() < sb.name.as_bytes());
+                    Some(if better { scope } else { b })
+                }
+            };
+        }
+        best
+    }
+
+    /// Every rule that applies through the device's scopes, once, through its binding.
     fn placements(&self) -> Vec<Placement<'a>> {
         let p = self.p();
         let mut out = Vec::new();
         for policy in &p.policies {
-            for &(scope, _) in &policy.scopes {
-                if self.path.contains(&scope) {
-                    for &id in &policy.rules {
-                        out.push(Placement {
-                            rule: p.rule(id),
-                            scope,
-                        });
-                    }
+            if let Some(scope) = self.binding(&policy.scopes) {
+                for &id in &policy.rules {
+                    out.push(Placement {
+                        rule: p.rule(id),
+                        scope,
+                    });
                 }
             }
         }
@@ -528,12 +557,13 @@ impl<'a> Reference<'a> {
         })
     }
 
-    fn key(&self, pl: &Placement<'_>) -> (u32, u32) {
-        (pl.rule.id.0, pl.scope.0)
+    fn result(&mut self, pl: &Placement<'a>, o: Outcome) {
+        self.result_noted(pl, o, None);
     }
 
-    fn result(&mut self, pl: &Placement<'a>, o: Outcome) {
-        let key = self.key(pl);
+    /// The worst outcome wins; at the same outcome the first note stays.
+    fn result_noted(&mut self, pl: &Placement<'a>, o: Outcome, note: Option<String>) {
+        let key = (pl.rule.policy.0, pl.rule.id.0);
         let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
         let kind = if pl.rule.is_final {
             "deny!"
@@ -545,9 +575,13 @@ impl<'a> Reference<'a> {
             kind,
             pl.rule.display.clone(),
             Outcome::Skip,
+            None,
         ));
         if outcome_rank(o) > outcome_rank(entry.3) {
             entry.3 = o;
+            entry.4 = note;
+        } else if outcome_rank(o) == outcome_rank(entry.3) && entry.4.is_none() {
+            entry.4 = note;
         }
     }
 
@@ -559,7 +593,11 @@ impl<'a> Reference<'a> {
         let Some(cond) = &pl.rule.condition else {
             return Some(true);
         };
-        match eval(cond, &self.device, &mut Vec::new()) {
+        let key = (cond.span.file.0, cond.span.start);
+        if let Some(known) = self.conditions.get(&key) {
+            return *known;
+        }
+        let value = match eval(cond, &self.device, &mut Vec::new()) {
             Ok(Val::Bool(b)) => Some(b),
             _ => {
                 let origin = self.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
@@ -567,7 +605,9 @@ impl<'a> Reference<'a> {
                     .push(json!({"code": "condition_error", "rule": origin}));
                 None
             }
-        }
+        };
+        self.conditions.insert(key, value);
+        value
     }
 
     fn run(&mut self) {
@@ -594,13 +634,27 @@ impl<'a> Reference<'a> {
             }
             for (name, pkg) in packages {
                 let mut applicable = Vec::new();
-                for pl in placements.iter().filter(|pl| {
-                    usize::from(pl.rule.manager.0) == mi && pl.rule.pattern.matches(&name)
-                }) {
-                    match self.applies(pl) {
-                        Some(true) => applicable.push(*pl),
+                // Exact names first, then globs, each in program order (conditions report
+                // their errors in the order they are first asked).
+                let matching: Vec<Placement<'a>> = placements
+                    .iter()
+                    .filter(|pl| {
+                        usize::from(pl.rule.manager.0) == mi
+                            && pl.rule.pattern.matches(&name)
+                            && pl.rule.pattern.is_exact()
+                    })
+                    .chain(placements.iter().filter(|pl| {
+                        usize::from(pl.rule.manager.0) == mi
+                            && pl.rule.pattern.matches(&name)
+                            && !pl.rule.pattern.is_exact()
+                    }))
+                    .copied()
+                    .collect();
+                for pl in matching {
+                    match self.applies(&pl) {
+                        Some(true) => applicable.push(pl),
                         Some(false) => {}
-                        None => self.result(pl, Outcome::Unknown),
+                        None => self.result(&pl, Outcome::Unknown),
                     }
                 }
                 self.package(&manager.id, scheme, &name, pkg, inv.is_some(), applicable);
@@ -752,7 +806,7 @@ impl<'a> Reference<'a> {
             .is_some_and(|m| m.capabilities.guarded);
         let shown = pkg.map_or(name.to_string(), |p| p.name.clone());
         let found = pkg.map(|p| p.versions.join(", "));
-        let (pins, mut rules): (Vec<_>, Vec<_>) = applicable
+        let (mut pins, mut rules): (Vec<_>, Vec<_>) = applicable
             .into_iter()
             .partition(|pl| pl.rule.kind == RuleKind::Pin);
         let mut versions: Option<Vec<Version>> = None;
@@ -771,6 +825,7 @@ impl<'a> Reference<'a> {
                         }
                     }
                     rules.retain(|pl| pl.rule.constraint.is_none());
+                    pins.clear();
                 }
             }
         }
@@ -804,76 +859,134 @@ impl<'a> Reference<'a> {
                 .as_ref()
                 .map_or("absent".to_string(), |c| format!("not {}", c.text))
         };
+        let p = self.p();
+        // How specifically a rule names the package: exact, then the longer glob prefix.
+        let matcher = |pl: &Placement<'_>| match &pl.rule.pattern {
+            Pattern::Exact(_) => (1usize, 0usize),
+            Pattern::Glob(prefix) => (0, prefix.len()),
+        };
+        let tie = |pl: &Placement<'_>| {
+            (
+                p.policies[pl.rule.policy.0 as usize].name.text.clone(),
+                pl.rule.span.start,
+                pl.rule.id.0,
+            )
+        };
+        let note_for = |this: &Self, what: &str, pl: &Placement<'a>| {
+            let o = this.origin(pl.rule.span, pl.rule.policy.0, pl.scope);
+            format!(
+                "{what} `{}` of policy `{}` at {} ({})",
+                pl.rule.display,
+                o["policy"].as_str().unwrap_or(""),
+                o["scope"].as_str().unwrap_or(""),
+                o["source"].as_str().unwrap_or("")
+            )
+        };
 
-        // Final denies first.
-        if pkg.is_some() {
-            for pl in rules.clone().iter().filter(|pl| pl.rule.is_final) {
-                match in_range(self, pl) {
-                    Some(true) => {
-                        self.violation(
-                            pl,
-                            "present_denied",
-                            manager,
-                            &shown,
-                            denied_text(pl),
-                            found.clone(),
-                            "uninstall",
-                            guarded,
-                        );
-                        return;
-                    }
-                    Some(false) => {}
-                    None => self.unknown_at("incomparable_version", manager, &shown, pl),
-                }
-            }
-        }
-        for pl in rules.iter().filter(|pl| pl.rule.is_final) {
-            let pl = *pl;
-            self.result(&pl, Outcome::Pass);
-        }
-        // Most specific level, then exact over glob, then deny > require > allow.
-        let mut others: Vec<Placement<'a>> = rules
+        // 1. Final denies, most severe first, then level, matcher, policy id and position.
+        let mut finals: Vec<Placement<'a>> = rules
             .iter()
             .copied()
-            .filter(|pl| !pl.rule.is_final)
+            .filter(|pl| pl.rule.is_final)
             .collect();
-        let rank = |k: RuleKind| match k {
-            RuleKind::Deny => 0,
-            RuleKind::Require => 1,
-            _ => 2,
-        };
-        others.sort_by(|a, b| {
-            self.level(b.scope)
-                .cmp(&self.level(a.scope))
-                .then(
-                    a.rule
-                        .pattern
-                        .is_exact()
-                        .cmp(&b.rule.pattern.is_exact())
-                        .reverse(),
-                )
-                .then(rank(a.rule.kind).cmp(&rank(b.rule.kind)))
+        finals.sort_by(|a, b| {
+            let warn = |pl: &Placement<'_>| pl.rule.severity == RuleSeverity::Warn;
+            warn(a)
+                .cmp(&warn(b))
+                .then(level_rank(self.level(b.scope)).cmp(&level_rank(self.level(a.scope))))
+                .then(matcher(b).cmp(&matcher(a)))
+                .then(tie(a).cmp(&tie(b)))
         });
-        let mut winner = None;
-        for pl in &others {
-            if pl.rule.kind == RuleKind::Deny && pl.rule.constraint.is_some() {
-                if pkg.is_none() {
-                    continue;
+        let mut undecided: Vec<Placement<'a>> = Vec::new();
+        let mut passed: Vec<Placement<'a>> = Vec::new();
+        let mut deciding_final = None;
+        for pl in &finals {
+            if pl.rule.constraint.is_none() {
+                deciding_final = Some(*pl);
+                break;
+            }
+            if pkg.is_none() {
+                passed.push(*pl);
+                continue;
+            }
+            match in_range(self, pl) {
+                Some(true) => {
+                    deciding_final = Some(*pl);
+                    break;
                 }
-                match in_range(self, pl) {
-                    Some(true) => {
-                        winner = Some(*pl);
-                        break;
-                    }
-                    Some(false) => continue,
-                    None => {
-                        self.unknown_at("incomparable_version", manager, &shown, pl);
+                Some(false) => passed.push(*pl),
+                None => undecided.push(*pl),
+            }
+        }
+        // 2. Otherwise level, matcher, deny > require > allow, policy id and position; a
+        //    ranged deny only when a version is in its range.
+        let mut winner = None;
+        if deciding_final.is_none() {
+            let mut others: Vec<Placement<'a>> = rules
+                .iter()
+                .copied()
+                .filter(|pl| !pl.rule.is_final)
+                .collect();
+            let rank = |k: RuleKind| match k {
+                RuleKind::Deny => 0,
+                RuleKind::Require => 1,
+                _ => 2,
+            };
+            others.sort_by(|a, b| {
+                level_rank(self.level(b.scope))
+                    .cmp(&level_rank(self.level(a.scope)))
+                    .then(matcher(b).cmp(&matcher(a)))
+                    .then(rank(a.rule.kind).cmp(&rank(b.rule.kind)))
+                    .then(tie(a).cmp(&tie(b)))
+            });
+            for pl in &others {
+                if pl.rule.kind == RuleKind::Deny && pl.rule.constraint.is_some() {
+                    if pkg.is_none() {
                         continue;
                     }
+                    match in_range(self, pl) {
+                        Some(true) => {}
+                        Some(false) => continue,
+                        None => {
+                            undecided.push(*pl);
+                            continue;
+                        }
+                    }
+                }
+                winner = Some(*pl);
+                break;
+            }
+        }
+        for pl in &undecided {
+            self.unknown_at("incomparable_version", manager, &shown, pl);
+        }
+        for pl in &passed {
+            self.result(pl, Outcome::Pass);
+        }
+        if let Some(f) = deciding_final {
+            if pkg.is_some() {
+                self.violation(
+                    &f,
+                    "present_denied",
+                    manager,
+                    &shown,
+                    denied_text(&f),
+                    found.clone(),
+                    "uninstall",
+                    guarded,
+                );
+            } else {
+                self.result(&f, Outcome::Pass);
+            }
+            let note = note_for(self, "forbidden by final deny", &f);
+            for pl in rules.iter().chain(pins.iter()) {
+                let same = pl.rule.id == f.rule.id;
+                let was_passed = passed.iter().any(|x| x.rule.id == pl.rule.id);
+                if !same && !was_passed {
+                    self.result_noted(pl, Outcome::Skip, Some(note.clone()));
                 }
             }
-            winner = Some(*pl);
-            break;
+            return;
         }
         if let Some(w) = winner {
             match w.rule.kind {
@@ -889,9 +1002,14 @@ impl<'a> Reference<'a> {
                             "uninstall",
                             guarded,
                         );
-                    } else {
-                        self.result(&w, Outcome::Pass);
+                        // Remove, never pin and remove: the pin is not checked.
+                        let note = note_for(self, "denied by", &w);
+                        for pin in &pins {
+                            self.result_noted(pin, Outcome::Skip, Some(note.clone()));
+                        }
+                        return;
                     }
+                    self.result(&w, Outcome::Pass);
                 }
                 RuleKind::Require | RuleKind::Allow if pkg.is_none() => {
                     if w.rule.kind == RuleKind::Allow {
@@ -950,9 +1068,12 @@ impl<'a> Reference<'a> {
                 RuleKind::Pin => {}
             }
         }
-        // Pins.
-        let mut pins = pins;
-        pins.sort_by_key(|pl| std::cmp::Reverse(self.level(pl.scope)));
+        // 3. Pins: the most specific (level, then policy id and position).
+        pins.sort_by(|a, b| {
+            level_rank(self.level(b.scope))
+                .cmp(&level_rank(self.level(a.scope)))
+                .then(tie(a).cmp(&tie(b)))
+        });
         if let (Some(pin), Some(_)) = (pins.first().copied(), pkg) {
             match (current, self.constraint(pin.rule)) {
                 (Some(cur), Some(c)) => match c.matches(cur) {
@@ -988,66 +1109,61 @@ impl<'a> Reference<'a> {
     fn toolchains(&mut self) {
         let p = self.p();
         for (pi, policy) in p.policies.iter().enumerate() {
-            for &(scope, _) in &policy.scopes {
-                if !self.path.contains(&scope) {
-                    continue;
-                }
-                for t in &policy.toolchains {
-                    let origin = self.origin(t.span, pi as u32, scope);
-                    let key = (u32::MAX - t.span.start, scope.0);
-                    let applies = match &t.condition {
-                        None => Some(true),
-                        Some(c) => match eval(c, &self.device, &mut Vec::new()) {
-                            Ok(Val::Bool(b)) => Some(b),
-                            _ => None,
-                        },
-                    };
-                    let outcome = match applies {
-                        Some(false) => Outcome::Skip,
-                        None => {
-                            self.unknown
-                                .push(json!({"code": "condition_error", "rule": origin.clone()}));
-                            Outcome::Unknown
-                        }
-                        Some(true) => {
-                            let allowed: Vec<&str> = t
-                                .sources
-                                .iter()
-                                .map(|m| p.catalog.get(*m).id.as_str())
-                                .collect();
-                            let mut o = Outcome::Pass;
-                            for found in self
-                                .inventory
-                                .toolchains
-                                .iter()
-                                .filter(|x| x.name == t.name)
-                            {
-                                if !allowed.contains(&found.source.as_str()) {
-                                    o = Outcome::Fail;
-                                    let what = match (&found.version, &found.path) {
-                                        (Some(v), Some(pa)) => {
-                                            format!("{} {v} at {pa}", found.source)
-                                        }
-                                        (Some(v), None) => format!("{} {v}", found.source),
-                                        (None, Some(pa)) => format!("{} at {pa}", found.source),
-                                        (None, None) => found.source.clone(),
-                                    };
-                                    self.violations.push(json!({"category": "unmanaged_toolchain", "severity": "error",
-                                        "manager": found.source, "package": t.name, "expected": format!("from {}", allowed.join(", ")),
-                                        "found": what, "action": "manual", "rule": origin.clone()}));
-                                }
+            let Some(scope) = self.binding(&policy.scopes) else {
+                continue;
+            };
+            for t in &policy.toolchains {
+                let origin = self.origin(t.span, pi as u32, scope);
+                let applies = match &t.condition {
+                    None => Some(true),
+                    Some(c) => match eval(c, &self.device, &mut Vec::new()) {
+                        Ok(Val::Bool(b)) => Some(b),
+                        _ => None,
+                    },
+                };
+                let outcome = match applies {
+                    Some(false) => Outcome::Skip,
+                    None => {
+                        self.unknown
+                            .push(json!({"code": "condition_error", "rule": origin.clone()}));
+                        Outcome::Unknown
+                    }
+                    Some(true) => {
+                        let allowed: Vec<&str> = t
+                            .sources
+                            .iter()
+                            .map(|m| p.catalog.get(*m).id.as_str())
+                            .collect();
+                        let mut o = Outcome::Pass;
+                        for found in self
+                            .inventory
+                            .toolchains
+                            .iter()
+                            .filter(|x| x.name == t.name)
+                        {
+                            if !allowed.contains(&found.source.as_str()) {
+                                o = Outcome::Fail;
+                                let what = match (&found.version, &found.path) {
+                                    (Some(v), Some(pa)) => format!("{} {v} at {pa}", found.source),
+                                    (Some(v), None) => format!("{} {v}", found.source),
+                                    (None, Some(pa)) => format!("{} at {pa}", found.source),
+                                    (None, None) => found.source.clone(),
+                                };
+                                self.violations.push(json!({"category": "unmanaged_toolchain", "severity": "error",
+                                    "manager": found.source, "package": t.name, "expected": format!("from {}", allowed.join(", ")),
+                                    "found": what, "action": "manual", "rule": origin.clone()}));
                             }
-                            o
                         }
-                    };
-                    self.results
-                        .insert(key, (origin, "toolchain", t.name.clone(), outcome));
-                }
+                        o
+                    }
+                };
+                self.toolchain_results
+                    .push((origin, "toolchain", t.name.clone(), outcome, None));
             }
         }
     }
 
-    fn finish(self) -> Json {
+    fn finish(mut self) -> Json {
         let state = if self.violations.iter().any(|v| v["severity"] == "error") {
             "non_compliant"
         } else if !self.unknown.is_empty() {
@@ -1057,10 +1173,24 @@ impl<'a> Reference<'a> {
         } else {
             "compliant"
         };
+        // The plan runs authoritative managers first, then standard, then guarded.
+        let phase = |r: &Json| match r["phase"].as_str() {
+            Some("authoritative") => 0,
+            Some("standard") => 1,
+            _ => 2,
+        };
+        self.remediation.sort_by_key(phase);
         let rules: Vec<Json> = self
             .results
             .into_values()
-            .map(|(origin, kind, target, o)| json!({"rule": origin, "kind": kind, "target": target, "result": o}))
+            .chain(self.toolchain_results)
+            .map(|(origin, kind, target, o, note)| {
+                let mut row = json!({"rule": origin, "kind": kind, "target": target, "result": o});
+                if let Some(note) = note {
+                    row["note"] = json!(note);
+                }
+                row
+            })
             .collect();
         normalize(
             &json!({"state": state, "unknown_reasons": self.unknown, "violations": self.violations,
@@ -1069,25 +1199,20 @@ impl<'a> Reference<'a> {
     }
 }
 
-/// The parts of a record both evaluators must agree on, in a canonical order: state,
-/// violations, remediation and rule results exactly; unknown reasons by code, package and the
-/// rule's policy and source (their wording and which of several scope bindings reported a
-/// shared condition are not semantics).
+fn level_rank(l: Level) -> u8 {
+    match l {
+        Level::Org => 0,
+        Level::Department => 1,
+        Level::Team => 2,
+        Level::Environment => 3,
+        Level::DeviceGroup => 4,
+    }
+}
+
+/// The parts of a record both evaluators must agree on, in the record's own order and with
+/// every duplicate: state, violations, remediation and rule results exactly; unknown reasons by
+/// code, package and the rule's policy and source (their wording is not semantics).
 pub fn normalize(record: &Json) -> Json {
-    let sorted = |v: &Json| -> Json {
-        let mut items: Vec<String> = v
-            .as_array()
-            .map(|a| a.iter().map(|x| x.to_string()).collect())
-            .unwrap_or_default();
-        items.sort();
-        items.dedup();
-        Json::Array(
-            items
-                .into_iter()
-                .map(|s| serde_json::from_str(&s).unwrap_or(Json::Null))
-                .collect(),
-        )
-    };
     let unknown: Vec<Json> = record["unknown_reasons"]
         .as_array()
         .map(|a| {
@@ -1096,21 +1221,11 @@ pub fn normalize(record: &Json) -> Json {
                 .collect()
         })
         .unwrap_or_default();
-    let mut remediation: Vec<String> = record["remediation"]
-        .as_array()
-        .map(|a| a.iter().map(|x| x.to_string()).collect())
-        .unwrap_or_default();
-    remediation.sort();
-    let mut violations: Vec<String> = record["violations"]
-        .as_array()
-        .map(|a| a.iter().map(|x| x.to_string()).collect())
-        .unwrap_or_default();
-    violations.sort();
     json!({
         "state": record["state"],
-        "unknown_reasons": sorted(&Json::Array(unknown)),
-        "violations": violations,
-        "remediation": remediation,
-        "rules": sorted(&record["rules"]),
+        "unknown_reasons": unknown,
+        "violations": record["violations"],
+        "remediation": record["remediation"],
+        "rules": record["rules"],
     })
 }

@@ -178,6 +178,13 @@ fn a_longer_glob_prefix_beats_a_shorter_one_at_one_level() {
         ),
         Verdict::Deny
     );
+    // `hpl check` ranks the same way: the exception at one level is not shadowed (no
+    // HPL0405), and a broader deny of a more specific scope that takes it away is noted at
+    // both sites (HPL0406).
+    let same_level = "policy npm version 1 {\n  scope org\n  deny npm:*\n  allow npm:@acme/*\n}\n";
+    assert!(codes(&[("npm.hpl", same_level)]).is_empty());
+    let across = "policy npm version 1 {\n  scope org\n  allow npm:@acme/*\n}\npolicy c version 1 {\n  scope device_group alpha\n  deny npm:*\n}\n";
+    assert_eq!(codes(&[("npm.hpl", across)]), ["HPL0406"]);
 }
 
 // 3. When a deny (either kind) fires, the pin is `skip`.

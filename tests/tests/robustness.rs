@@ -104,3 +104,65 @@ fn the_untouched_content_resigned_still_loads() {
     let f = fixture();
     assert!(load(&resign(f, &f.content), &f.keys).is_ok());
 }
+
+/// Re-signed content with one rule table entry changed, decoded and encoded again.
+fn resigned_with(
+    f: &Fixture,
+    change: impl FnOnce(&mut hpl_runtime::bundle::BundleContent),
+) -> Vec<u8> {
+    let mut content = hpl_runtime::bundle::decode_content(&f.content, 0).expect("decodes");
+    change(&mut content);
+    resign(f, &hpl_runtime::bundle::encode(&content))
+}
+
+// Issue 8, defect 10: a "final" require would be decided as a final deny.
+#[test]
+fn the_verifier_rejects_a_final_flag_on_a_rule_that_is_not_a_deny() {
+    let f = fixture();
+    for kind in [
+        hpl_runtime::vocab::RuleKind::Require,
+        hpl_runtime::vocab::RuleKind::Allow,
+    ] {
+        let bytes = resigned_with(f, |c| {
+            let r = c
+                .rules
+                .iter_mut()
+                .find(|r| r.kind == kind && !r.glob)
+                .expect("a rule of this kind");
+            r.is_final = true;
+        });
+        match load(&bytes, &f.keys) {
+            Err(hpl_runtime::load::LoadError::Invalid { what }) => {
+                assert!(what.contains("only a deny can be final"), "{what}")
+            }
+            other => panic!("{kind}: expected invalid, got {other:?}"),
+        }
+    }
+    // The same edit on a deny is a plain final deny: accepted.
+    let bytes = resigned_with(f, |c| {
+        let r = c
+            .rules
+            .iter_mut()
+            .find(|r| r.kind == hpl_runtime::vocab::RuleKind::Deny && !r.is_final)
+            .expect("a deny");
+        r.is_final = true;
+    });
+    assert!(load(&bytes, &f.keys).is_ok());
+}
+
+#[test]
+fn the_verifier_rejects_a_parent_on_a_scope_that_is_not_a_team() {
+    let f = fixture();
+    let bytes = resigned_with(f, |c| {
+        let env = c
+            .scopes
+            .iter_mut()
+            .find(|s| s.level == hpl_runtime::vocab::Level::Environment)
+            .expect("an environment");
+        env.parent = Some(0);
+    });
+    assert!(matches!(
+        load(&bytes, &f.keys),
+        Err(hpl_runtime::load::LoadError::Invalid { .. })
+    ));
+}

@@ -13,7 +13,7 @@ mod cond;
 use crate::driver::Analysis;
 use crate::program::{Mode, Phase, ScopeId};
 use crate::source::Span;
-use crate::syntax::ast::{Level, RuleKind};
+use crate::syntax::ast::Level;
 use hpl_runtime::bundle::{
     self, BundleContent, ConditionEntry, GuardEntry, ManagerEntry, Manifest, Origin, PolicyEntry,
     RuleEntry, ScopeEntry, ToolchainEntry, WindowEntry,
@@ -61,15 +61,7 @@ impl Strings {
     }
 }
 
-fn level(l: Level) -> bundle::Level {
-    match l {
-        Level::Org => bundle::Level::Org,
-        Level::Department => bundle::Level::Department,
-        Level::Team => bundle::Level::Team,
-        Level::Environment => bundle::Level::Environment,
-        Level::DeviceGroup => bundle::Level::DeviceGroup,
-    }
-}
+use crate::program::{runtime_kind, runtime_level as level};
 
 fn mode(m: Mode) -> bundle::Mode {
     match m {
@@ -228,12 +220,7 @@ pub fn lower(analysis: &Analysis, options: &BuildOptions) -> Result<BundleConten
                     crate::program::Pattern::Glob(n) => (true, n.as_str()),
                 };
                 let entry = RuleEntry {
-                    kind: match r.kind {
-                        RuleKind::Require => bundle::RuleKind::Require,
-                        RuleKind::Allow => bundle::RuleKind::Allow,
-                        RuleKind::Deny => bundle::RuleKind::Deny,
-                        RuleKind::Pin => bundle::RuleKind::Pin,
-                    },
+                    kind: runtime_kind(r.kind),
                     is_final: r.is_final,
                     warn: r.severity == crate::program::RuleSeverity::Warn,
                     manager: u32::from(r.manager.0),
