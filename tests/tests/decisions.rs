@@ -314,3 +314,30 @@ fn origins_name_the_most_specific_binding_of_the_device() {
     let r = eval(&b, &other);
     assert_eq!(r.violations[0].rule.scope, "org:acme");
 }
+
+// 7 and 8. Integer literals never saturate and strings never change silently: both are
+// compile errors with a help line.
+#[test]
+fn out_of_range_integers_and_unknown_escapes_are_syntax_errors() {
+    let dir = std::env::temp_dir().join(format!("hpl-decisions-literals-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("p.hpl"),
+        "tenant acme\npolicy p version 1 {\n  scope org\n  require brew:jq when device.facts[\"n\"] == 9223372036854775808\n  require brew:gh when device.arch == \"\\q\"\n  require brew:git when device.facts[\"n\"] == -9223372036854775808 && device.arch == \"\\u270c\"\n}\n",
+    )
+    .expect("write");
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = hpl_compiler::cli::run(
+        ["hpl", "check", dir.to_str().expect("utf-8")],
+        &mut out,
+        &mut err,
+    );
+    let text = String::from_utf8(out)
+        .expect("utf-8")
+        .replace(dir.to_str().expect("utf-8"), "<dir>");
+    assert_eq!(code, 1, "{text}");
+    insta::assert_snapshot!("literal_errors", text);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -334,7 +334,8 @@ impl Checker<'_> {
                 }
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let ordered = |t: &F| matches!(t, F::Int | F::String | F::Version | F::Dyn);
+                let ordered =
+                    |t: &F| matches!(t, F::Bool | F::Int | F::String | F::Version | F::Dyn);
                 if ordered(lt) && ordered(rt) && compatible(lt, rt) && *lt != F::Null {
                     Some(v(F::Bool))
                 } else {

@@ -116,7 +116,7 @@ fn parse_item(
                     Ok(pair) => parsed.push(cx.stmt(pair)),
                     Err(d) => diagnostics.push(*d),
                 }
-                diagnostics.extend(cx.late.take());
+                diagnostics.extend(cx.take_late());
             }
             match header_pair {
                 Ok(pair) => {
@@ -158,6 +158,96 @@ fn parse_item(
     }
 }
 
+fn int_out_of_range(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::Syntax,
+        "integer literal out of range",
+        span,
+        "does not fit in a 64-bit signed integer",
+    )
+    .help("integers are int64, as in CEL: -9223372036854775808 to 9223372036854775807")
+}
+
+/// CEL's string escapes. On error: the byte offset and length of the bad escape, and why.
+pub fn unescape(raw: &str) -> Result<String, (usize, usize, String)> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some((_, e)) = chars.next() else {
+            return Err((at, 1, "a string cannot end with a lone backslash".into()));
+        };
+        let simple = match e {
+            '\\' => Some('\\'),
+            '"' => Some('"'),
+            '\'' => Some('\''),
+            '`' => Some('`'),
+            '?' => Some('?'),
+            'a' => Some('\u{07}'),
+            'b' => Some('\u{08}'),
+            'f' => Some('\u{0C}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{0B}'),
+            _ => None,
+        };
+        if let Some(ch) = simple {
+            out.push(ch);
+            continue;
+        }
+        let (digits, radix) = match e {
+            'x' | 'X' => (2, 16),
+            'u' => (4, 16),
+            'U' => (8, 16),
+            '0'..='3' => (2, 8),
+            _ => {
+                return Err((
+                    at,
+                    1 + e.len_utf8(),
+                    format!("unknown escape `\\{e}` in a string"),
+                ))
+            }
+        };
+        let mut value: u32 = if radix == 8 { e as u32 - '0' as u32 } else { 0 };
+        let mut len = 1 + e.len_utf8();
+        for _ in 0..digits {
+            match chars.peek().and_then(|&(_, d)| d.to_digit(radix)) {
+                Some(d) => {
+                    value = value * radix + d;
+                    len += 1;
+                    chars.next();
+                }
+                None => {
+                    return Err((
+                        at,
+                        len,
+                        format!(
+                            "`\\{e}` needs {} {} digits",
+                            if radix == 8 { 3 } else { digits },
+                            if radix == 8 { "octal" } else { "hexadecimal" }
+                        ),
+                    ))
+                }
+            }
+        }
+        match char::from_u32(value) {
+            Some(ch) => out.push(ch),
+            None => {
+                return Err((
+                    at,
+                    len,
+                    format!("`{}` is not a Unicode scalar value", &raw[at..at + len]),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Parses a lone condition expression (for tests and tools).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     let cx = Cx {
@@ -165,9 +255,14 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
         text,
         base: 0,
         late: Default::default(),
+        min_literals: Default::default(),
     };
     let pair = cx.parse(Rule::expr_entry)?;
-    Ok(cx.expr(pair))
+    let e = cx.expr(pair);
+    match cx.take_late().into_iter().next() {
+        Some(d) => Err(Box::new(d)),
+        None => Ok(e),
+    }
 }
 
 /// The context of one chunk: `text` is the chunk alone, `base` its offset in the file.
@@ -177,6 +272,10 @@ struct Cx<'a> {
     base: usize,
     /// Diagnostics found while building the tree from a chunk that did parse.
     late: std::cell::RefCell<Vec<Diagnostic>>,
+    /// `9223372036854775808` literals: valid only right after a unary minus (as in CEL, the
+    /// literal `-9223372036854775808` is int64's minimum); any left when the chunk is done are
+    /// out of range.
+    min_literals: std::cell::RefCell<Vec<Span>>,
 }
 
 /// How pest's rule names read in a message.
@@ -248,7 +347,18 @@ impl<'a> Cx<'a> {
             text: &text[start..end],
             base: start,
             late: Default::default(),
+            min_literals: Default::default(),
         }
+    }
+
+    /// The diagnostics found while building the tree, including integer literals that turned
+    /// out to be out of range.
+    fn take_late(&self) -> Vec<Diagnostic> {
+        let mut late = self.late.take();
+        for span in self.min_literals.take() {
+            late.push(int_out_of_range(span));
+        }
+        late
     }
 
     /// A span from chunk-relative offsets.
@@ -449,24 +559,26 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A string literal's value, with CEL's escapes. An escape CEL does not have, or one that
+    /// names no Unicode scalar value, is an error: a string never changes silently.
     fn string(&self, pair: Pair<'_, Rule>) -> (String, Span) {
         let span = self.span(&pair);
-        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
-        let mut out = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    Some(other) => out.push(other),
-                    None => {}
-                }
-            } else {
-                out.push(c);
+        let Some(inner) = pair.into_inner().next() else {
+            return (String::new(), span);
+        };
+        let base = inner.as_span().start();
+        let raw = inner.as_str();
+        match unescape(raw) {
+            Ok(s) => (s, span),
+            Err((at, len, message)) => {
+                let at = self.span_of(base + at, base + at + len);
+                self.late.borrow_mut().push(
+                    Diagnostic::new(Code::Syntax, message, at, "not a valid escape")
+                        .help("CEL's escapes are \\\\ \\\" \\' \\` \\? \\a \\b \\f \\n \\r \\t \\v, \\xHH, \\uHHHH, \\UHHHHHHHH and octal \\000-\\377; write a backslash as \\\\"),
+                );
+                (raw.to_string(), span)
             }
         }
-        (out, span)
     }
 
     fn stmt(&self, pair: Pair<'_, Rule>) -> Stmt {
@@ -676,13 +788,29 @@ impl<'a> Cx<'a> {
                 }
                 let mut e = operand.expect("grammar: unary operand");
                 for (op, op_span) in prefixes.into_iter().rev() {
-                    // `-5` is a literal, as in CEL.
+                    // `-5` is a literal, as in CEL; `-9223372036854775808` is int64's minimum.
+                    // The negation of the minimum is not folded: it overflows at run time,
+                    // which is an error value.
                     if let (UnaryOp::Neg, ExprKind::Int(n)) = (op, &e.kind) {
-                        e = Expr {
-                            kind: ExprKind::Int(n.wrapping_neg()),
-                            span: op_span.to(e.span),
+                        let n = *n;
+                        let mut minimum = self.min_literals.borrow_mut();
+                        let folded = if n == i64::MIN {
+                            let literal = minimum.iter().position(|s| *s == e.span);
+                            literal.map(|i| {
+                                minimum.remove(i);
+                                i64::MIN
+                            })
+                        } else {
+                            Some(-n)
                         };
-                        continue;
+                        drop(minimum);
+                        if let Some(value) = folded {
+                            e = Expr {
+                                kind: ExprKind::Int(value),
+                                span: op_span.to(e.span),
+                            };
+                            continue;
+                        }
                     }
                     let span = op_span.to(e.span);
                     e = Expr {
@@ -737,11 +865,21 @@ impl<'a> Cx<'a> {
                 kind: ExprKind::Null,
                 span,
             },
-            Rule::int => Expr {
-                // Out-of-range integers saturate; the checker reports them.
-                kind: ExprKind::Int(pair.as_str().parse().unwrap_or(i64::MAX)),
-                span,
-            },
+            Rule::int => {
+                // Never saturate: an integer int64 cannot hold is an error (CEL's rule).
+                let kind = match pair.as_str().parse::<i64>() {
+                    Ok(v) => ExprKind::Int(v),
+                    Err(_) if pair.as_str().trim_start_matches('0') == "9223372036854775808" => {
+                        self.min_literals.borrow_mut().push(span);
+                        ExprKind::Int(i64::MIN)
+                    }
+                    Err(_) => {
+                        self.late.borrow_mut().push(int_out_of_range(span));
+                        ExprKind::Int(0)
+                    }
+                };
+                Expr { kind, span }
+            }
             Rule::string => {
                 let (s, _) = self.string(pair);
                 Expr {
