@@ -204,6 +204,12 @@ impl Analyzer<'_> {
         }
     }
 
+    /// The scopes a rule's policy is bound to.
+    fn bindings(&self, rule: RuleId) -> impl Iterator<Item = ScopeId> + '_ {
+        let policy = self.program.policy(self.program.rule(rule).policy);
+        policy.scopes.iter().map(|&(scope, _)| scope)
+    }
+
     /// Whether `a` wins over `b` on a device where both apply (DESIGN §3, asked of the
     /// runtime's precedence module).
     fn beats(&self, a: Placement, b: Placement) -> bool {
@@ -353,7 +359,12 @@ impl Analyzer<'_> {
                     (second, first)
                 };
                 let d = self.program.rule(deny.rule);
-                if d.constraint.is_none() && self.beats(deny, allow) {
+                // "Never applies" must hold through every binding of the allow's policy: one
+                // bound through a scope the deny does not reach still applies there.
+                let everywhere = self
+                    .bindings(allow.rule)
+                    .all(|scope| self.bindings(deny.rule).any(|s| s == scope));
+                if d.constraint.is_none() && self.beats(deny, allow) && everywhere {
                     let diagnostic = Diagnostic::new(
                         Code::AllowShadowedByDeny,
                         format!("this allow of `{}` never applies", r1.display),

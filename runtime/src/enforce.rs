@@ -262,7 +262,8 @@ fn objection(
             Action::Install | Action::Upgrade | Action::Downgrade
         );
         match rule.kind {
-            RuleKind::Deny if installs_version => {
+            // Pinning a denied package holds what should be removed.
+            RuleKind::Deny if installs_version || action == Action::Pin => {
                 return Some(Objection {
                     reason: format!("`{name}` is denied: no {action}"),
                     rule: w,
@@ -296,9 +297,10 @@ fn objection(
                     rule: pin,
                 })
             }
-            Action::Upgrade | Action::Downgrade | Action::Install | Action::Pin
-                if installed.is_some() || action != Action::Install =>
-            {
+            // Installing an absent package without a version: the agent installs the pinned
+            // one (the plan's `to`); any other version moves it off its pin.
+            Action::Install if installed.is_none() && to.is_none() => {}
+            Action::Upgrade | Action::Downgrade | Action::Install | Action::Pin => {
                 let holds = match (&target, b.constraint(pin)) {
                     (Some(v), Some(con)) => con.matches(v) == Some(true),
                     _ => false,

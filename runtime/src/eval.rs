@@ -58,6 +58,38 @@ pub fn evaluate_with(
     e.finish()
 }
 
+/// The rule that decides `manager:package` on this device (a final deny, or the winner of
+/// DESIGN §3's order), with the installed versions; `None` when no rule applies. The same
+/// decision the record is made of, for one package: what `hpl why` traces and what the
+/// agreement tests hold the hover and `authorize` against.
+pub fn deciding_rule(
+    bundle: &VerifiedBundle,
+    inventory: &Inventory,
+    now: i64,
+    manager: &str,
+    package: &str,
+) -> Option<RuleOrigin> {
+    let c = bundle.content();
+    let m = c.managers.iter().position(|x| c.str(x.id) == manager)? as u32;
+    let settings = Settings::default();
+    let mut e = Evaluator::new(bundle, inventory, now, &settings);
+    let scheme = bundle.scheme(m);
+    let name = crate::package::normalize_name(scheme, package);
+    let installed = inventory
+        .managers
+        .iter()
+        .find(|x| x.id == manager)
+        .and_then(|x| {
+            x.packages
+                .iter()
+                .find(|p| crate::package::normalize_name(scheme, &p.name) == name)
+        });
+    let (rules, _) = e.applicable(m, &name);
+    let d = e.decision(&rules, installed, None);
+    d.decider()
+        .map(|i| origin_of(c, c.rules[rules[i] as usize].origin))
+}
+
 /// Formats Unix seconds as RFC 3339 UTC.
 pub fn timestamp(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())

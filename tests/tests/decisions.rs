@@ -341,3 +341,28 @@ fn out_of_range_integers_and_unknown_escapes_are_syntax_errors() {
     insta::assert_snapshot!("literal_errors", text);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// Found by the agreement property (tests/tests/agreement.rs), not named by the issue.
+#[test]
+fn pinning_a_denied_package_and_installing_off_the_pin_are_denied() {
+    let b = compile(&[(
+        "p.hpl",
+        "policy p version 1 {\n  scope org\n  mode enforce\n  deny brew:telnet\n  pin brew:terraform = 1.9.8\n}\n",
+    )]);
+    let inv = device(json!({}), &[("homebrew_formula", &[("git", "2.47.1")])]);
+    let pin_denied =
+        json!({"action": "pin", "manager": "homebrew_formula", "package": "telnet", "to": "0.17"});
+    assert_eq!(ask(&b, &inv, pin_denied), Verdict::Deny);
+    let off_pin = json!({"action": "install", "manager": "homebrew_formula", "package": "terraform", "to": "1.10.0"});
+    assert_eq!(ask(&b, &inv, off_pin), Verdict::Deny);
+    let on_pin = json!({"action": "install", "manager": "homebrew_formula", "package": "terraform", "to": "1.9.8"});
+    assert_eq!(ask(&b, &inv, on_pin), Verdict::Allow);
+}
+
+#[test]
+fn an_allow_bound_through_a_scope_the_deny_does_not_reach_still_applies() {
+    let text = "policy p0 version 1 {\n  scope department eng, org\n  allow brew:c\n}\npolicy p1 version 1 {\n  scope org\n  deny brew:c\n}\n";
+    assert!(!codes(&[("p.hpl", text)]).contains(&"HPL0405".to_string()));
+    let shadowed = "policy p0 version 1 {\n  scope org\n  allow brew:c\n}\npolicy p1 version 1 {\n  scope org\n  deny brew:c\n}\n";
+    assert!(codes(&[("p.hpl", shadowed)]).contains(&"HPL0405".to_string()));
+}
