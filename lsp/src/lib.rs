@@ -53,15 +53,26 @@ fn uri_of(path: &std::path::Path) -> Option<Uri> {
 }
 
 impl Backend {
-    /// Runs `f` on the state; a panic inside (a bug) answers `None` instead of killing the server.
+    /// Runs `f` on the state. A panic inside is a bug: the editor keeps a working server (the
+    /// request answers `None`), but the bug is never silent: the panic hook has printed it to
+    /// stderr (the editor's server log) and this adds a line tests look for.
     fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Option<T>) -> Option<T> {
         let mut guard = match self.state.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut guard)))
-            .ok()
-            .flatten()
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut guard))) {
+            Ok(answer) => answer,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                eprintln!("hpl-lsp: internal error (a bug; please report it): {what}");
+                None
+            }
+        }
     }
 
     async fn publish(&self) {
@@ -268,6 +279,11 @@ impl LanguageServer for Backend {
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let p = params.text_document_position_params;
         Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
+            // Debug builds only: lets the tests prove a panic in a feature is seen.
+            #[cfg(debug_assertions)]
+            if std::env::var_os("HPL_LSP_TEST_PANIC_IN_HOVER").is_some() {
+                panic!("HPL_LSP_TEST_PANIC_IN_HOVER is set");
+            }
             let (text, span) = features::hover(a, id, o)?;
             Some(Hover {
                 contents: HoverContents::Markup(MarkupContent {

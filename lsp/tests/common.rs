@@ -12,25 +12,63 @@ pub struct Editor {
     stdout: BufReader<ChildStdout>,
     next_id: i64,
     root: PathBuf,
+    /// Everything the server wrote to stderr (its log), collected by a thread.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Editor {
     pub fn start(root: &Path) -> Editor {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hpl-lsp"))
+        Editor::start_with(root, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub fn start_with(root: &Path, env: &[(&str, &str)]) -> Editor {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hpl-lsp"));
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start hpl-lsp");
+            .stderr(Stdio::piped())
+            .env("RUST_BACKTRACE", "0");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start hpl-lsp");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            sink.lock().expect("log").push_str(&text);
+        });
         Editor {
             child,
             stdin,
             stdout,
             next_id: 1,
             root: root.to_path_buf(),
+            stderr: log,
         }
+    }
+
+    /// The server's stderr so far; complete once the server has exited (after `wait`).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+
+    /// Waits for the server to exit and for its log to be read; panics in features show here.
+    pub fn finish(&mut self) -> (bool, String) {
+        let ok = self.child.wait().expect("exit").success();
+        // The reader thread ends at EOF, right after the process exits, dropping its handle.
+        for _ in 0..100 {
+            if std::sync::Arc::strong_count(&self.stderr) == 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        (ok, self.stderr())
     }
 
     pub fn send(&mut self, message: &Value) {

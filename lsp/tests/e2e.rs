@@ -56,7 +56,10 @@ fn an_editor_session() {
     );
     insta::assert_snapshot!("hover_package", ed.scrub(&hover));
     let hover_scope = ed.request("textDocument/hover", json!({"textDocument": {"uri": ed.uri("platform.hpl")}, "position": {"line": 2, "character": 10}}));
-    assert!(hover_scope.is_null() || hover_scope["contents"]["value"].as_str().is_some());
+    let scope_text = hover_scope["contents"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no hover on the scope: {hover_scope}"));
+    assert!(scope_text.contains("platform"), "{scope_text}");
     let definition = ed.request(
         "textDocument/definition",
         json!({"textDocument": doc, "position": position_of(&text, "require core_cli", 10)}),

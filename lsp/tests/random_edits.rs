@@ -90,7 +90,52 @@ proptest! {
         ed.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}));
         prop_assert_eq!(ed.request("shutdown", serde_json::Value::Null), serde_json::Value::Null);
         ed.notify("exit", serde_json::Value::Null);
-        prop_assert!(ed.child.wait().expect("exit").success());
+        let (ok, log) = ed.finish();
+        prop_assert!(ok);
+        // The server survives a panicking feature, but a panic is a bug: it must not happen.
+        prop_assert!(!log.contains("panicked") && !log.contains("internal error"), "the server logged a panic:\n{}", log);
         std::fs::remove_dir_all(root.parent().expect("parent")).ok();
     }
+}
+
+/// The harness sees a panic in a feature: the server answers `null` and goes on, and the
+/// panic is in its log (debug builds panic in hover when the variable is set).
+#[test]
+fn a_panic_in_a_feature_is_answered_and_logged() {
+    let root = workspace("panic");
+    let mut ed = Editor::start_with(&root, &[("HPL_LSP_TEST_PANIC_IN_HOVER", "1")]);
+    ed.request("initialize", json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}));
+    ed.notify("initialized", json!({}));
+    let uri = ed.uri("baseline.hpl");
+    let text = std::fs::read_to_string(root.join("baseline.hpl")).expect("read");
+    ed.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "hpl", "version": 1, "text": text}}),
+    );
+    let hover = ed.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 5, "character": 12}}),
+    );
+    assert!(hover.is_null());
+    // Still serving.
+    let symbols = ed.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(
+        symbols.as_array().is_some_and(|s| !s.is_empty()),
+        "{symbols}"
+    );
+    assert_eq!(
+        ed.request("shutdown", serde_json::Value::Null),
+        serde_json::Value::Null
+    );
+    ed.notify("exit", serde_json::Value::Null);
+    let (ok, log) = ed.finish();
+    assert!(ok);
+    assert!(
+        log.contains("panicked") && log.contains("internal error"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(root.parent().expect("parent")).ok();
 }
