@@ -9,7 +9,7 @@
 //! list for a required package: the rule is `unknown`, never compliant.
 
 use crate::bundle::{self, Level, Mode, RuleEntry, RuleKind};
-use crate::facts::DEVICE_FIELDS;
+use crate::facts::{DeviceFact, DEVICE_FIELDS};
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
 use crate::package::normalize_name_cow;
@@ -1203,7 +1203,7 @@ fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
     }
 }
 
-/// The values conditions read, in `facts::DEVICE_FIELDS` order.
+/// The values conditions read, indexed by [`DeviceFact`] (`facts::DEVICE_FIELDS` order).
 pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) -> DeviceEnv {
     let scope_name = |level: Level| -> Value {
         c.scopes
@@ -1214,29 +1214,28 @@ pub fn device_env(inv: &Inventory, c: &bundle::BundleContent, in_path: &[bool]) 
     };
     let fields = DEVICE_FIELDS
         .iter()
-        .map(|f| match f.path {
-            "id" => Value::str(&inv.device_id),
-            "tenant" => Value::str(&inv.tenant_id),
-            "arch" => Value::str(&inv.device.arch),
-            "os.name" => Value::str(&inv.device.os_name),
-            "os.version" => Value::str(&inv.device.os_version),
-            "ring" => Value::str(inv.ring.as_deref().unwrap_or("")),
-            "department" => inv
+        .map(|f| match f.fact {
+            DeviceFact::Id => Value::str(&inv.device_id),
+            DeviceFact::Tenant => Value::str(&inv.tenant_id),
+            DeviceFact::Arch => Value::str(&inv.device.arch),
+            DeviceFact::OsName => Value::str(&inv.device.os_name),
+            DeviceFact::OsVersion => Value::str(&inv.device.os_version),
+            DeviceFact::Ring => Value::str(inv.ring.as_deref().unwrap_or("")),
+            DeviceFact::Department => inv
                 .scopes
                 .department
                 .as_deref()
                 .map_or_else(|| scope_name(Level::Department), Value::str),
-            "team" => Value::str(inv.scopes.team.as_deref().unwrap_or("")),
-            "environment" => Value::str(inv.scopes.environment.as_deref().unwrap_or("")),
-            "groups" => Value::List(Arc::new(
+            DeviceFact::Team => Value::str(inv.scopes.team.as_deref().unwrap_or("")),
+            DeviceFact::Environment => Value::str(inv.scopes.environment.as_deref().unwrap_or("")),
+            DeviceFact::Groups => Value::List(Arc::new(
                 inv.scopes
                     .device_groups
                     .iter()
                     .map(|g| Value::str(g))
                     .collect(),
             )),
-            "facts" => Value::Map(Arc::new(inv.device.facts.clone())),
-            _ => Value::Null,
+            DeviceFact::Facts => Value::Map(Arc::new(inv.device.facts.clone())),
         })
         .collect();
     DeviceEnv { fields }

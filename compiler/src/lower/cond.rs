@@ -3,7 +3,7 @@
 
 use super::Strings;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
-use hpl_runtime::facts::DEVICE_FIELDS;
+use hpl_runtime::facts;
 use hpl_runtime::vm::{iter, op};
 
 #[derive(Default)]
@@ -28,11 +28,9 @@ fn device_path(e: &Expr) -> Option<String> {
     }
 }
 
+/// The `FIELD` operand of a device fact: its [`hpl_runtime::facts::DeviceFact`] byte.
 fn field_id(path: &str) -> Option<u8> {
-    DEVICE_FIELDS
-        .iter()
-        .position(|f| f.path == path)
-        .map(|i| i as u8)
+    facts::field(path).map(|f| f.fact as u8)
 }
 
 fn u32_bytes(code: &mut Vec<u8>, v: usize) {
