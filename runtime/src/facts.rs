@@ -161,6 +161,11 @@ pub const DEVICE_FIELDS: &[FactField] = &[
 /// Intermediate objects: `device.os` has fields but is not itself a value.
 pub const DEVICE_OBJECTS: &[&str] = &["os"];
 
+/// Looks up a field by its dotted path below `device`.
+pub fn field(path: &str) -> Option<&'static FactField> {
+    DEVICE_FIELDS.iter().find(|f| f.path == path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,9 +179,4 @@ mod tests {
         }
         assert_eq!(DeviceFact::from_u8(DEVICE_FIELDS.len() as u8), None);
     }
-}
-
-/// Looks up a field by its dotted path below `device`.
-pub fn field(path: &str) -> Option<&'static FactField> {
-    DEVICE_FIELDS.iter().find(|f| f.path == path)
 }

@@ -146,8 +146,6 @@ pub struct VerifyError {
     pub reason: &'static str,
 }
 
-/// Static kinds for the verifier's operand check.
-
 fn read_u32(code: &[u8], at: usize) -> Option<u32> {
     code.get(at..at.checked_add(4)?)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

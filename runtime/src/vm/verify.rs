@@ -10,6 +10,7 @@ use super::{
 };
 use crate::facts::DeviceFact;
 
+/// Static kinds for the verifier's operand check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Bool,
