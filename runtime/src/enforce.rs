@@ -12,6 +12,7 @@ use crate::eval::{Evaluator, Settings};
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
 use crate::package::normalize_name;
+use crate::precedence;
 use crate::record::RuleOrigin;
 pub use crate::vocab::Action;
 use crate::vocab::Step;
@@ -86,6 +87,27 @@ pub fn authorize_without_snapshot(request: &ActionRequest, mode: Mode, context: 
 struct Objection {
     reason: String,
     rule: u32,
+    /// The policy cannot tell (the request names no version where a range decides): the user
+    /// must confirm, in every mode that blocks; never `allow` in enforce.
+    confirm_only: bool,
+}
+
+impl Objection {
+    fn new(reason: String, rule: u32) -> Option<Objection> {
+        Some(Objection {
+            reason,
+            rule,
+            confirm_only: false,
+        })
+    }
+
+    fn unverifiable(reason: String, rule: u32) -> Option<Objection> {
+        Some(Objection {
+            reason,
+            rule,
+            confirm_only: true,
+        })
+    }
 }
 
 /// Decides whether the agent may run `request` on this device now.
@@ -199,6 +221,11 @@ fn combine(e: &Evaluator<'_>, floor: Decision, objection: Option<Objection>) -> 
     let mode = e.effective_mode(c.policies[c.origins[rule.origin as usize].policy as usize].mode);
     let origin = Some(e.origin_of(rule.origin));
     match mode {
+        Mode::Enforce if o.confirm_only => decision(
+            Verdict::NeedsConfirmation,
+            format!("{} (the user confirms the version)", o.reason),
+            origin,
+        ),
         Mode::Enforce => decision(Verdict::Deny, o.reason, origin),
         Mode::Assist => decision(
             Verdict::NeedsConfirmation,
@@ -218,7 +245,9 @@ fn combine(e: &Evaluator<'_>, floor: Decision, objection: Option<Objection>) -> 
 }
 
 /// What the policy says against doing `action` to the package, if anything. The precedence
-/// decision is the one evaluation makes, as if the target version were installed.
+/// decision is the one evaluation would make on the state the action leaves: the target
+/// version installed, the package absent after an uninstall, or an unknown version when the
+/// request names none.
 fn objection(
     e: &mut Evaluator<'_>,
     m: u32,
@@ -237,8 +266,42 @@ fn objection(
         let constraint = b.constraint(r)?;
         target.as_ref().and_then(|v| constraint.matches(v))
     };
-    let to_or_unknown = to.unwrap_or("an unspecified version");
-    let d = e.decision(&rules, installed, target.as_ref());
+    let installs_version = matches!(
+        action,
+        Action::Install | Action::Upgrade | Action::Downgrade
+    );
+    let unknown_version = installs_version && target.is_none();
+    let to_text = to.unwrap_or("an unnamed version");
+    // An upgrade without a version only goes up from the installed one: ranges that cannot
+    // be reached (or left) from there are known; everything else is unknown.
+    let scheme = b.scheme(m);
+    let current = installed.and_then(|p| {
+        p.versions
+            .iter()
+            .filter_map(|v| scheme.parse_version(v).ok())
+            .reduce(|a, x| {
+                if x.compare(&a) == Some(std::cmp::Ordering::Greater) {
+                    x
+                } else {
+                    a
+                }
+            })
+    });
+    let upward_from = if action == Action::Upgrade {
+        current.as_ref()
+    } else {
+        None
+    };
+    let d = if action == Action::Uninstall {
+        e.decision(&rules, None, None)
+    } else if unknown_version {
+        e.decide_with(&rules, true, |r| match (upward_from, b.constraint(r)) {
+            (Some(cur), Some(con)) if !con.may_hold_above(cur) => precedence::Fires::No,
+            _ => precedence::Fires::Unknown,
+        })
+    } else {
+        e.decision(&rules, installed, target.as_ref())
+    };
     if let Some(f) = d.final_deny {
         let r = rules[f];
         if action.installs() {
@@ -246,45 +309,57 @@ fn objection(
                 None => String::new(),
                 Some(_) => format!(" {}", constraint_text(r)),
             };
-            return Some(Objection {
-                reason: format!("`{name}`{what} is finally denied"),
-                rule: r,
-            });
+            return Objection::new(format!("`{name}`{what} is finally denied"), r);
         }
         // Removing or unpinning a forbidden package is what the policy wants.
         return None;
     }
+    // A range decides, and the request does not say which version it installs.
+    if unknown_version {
+        if let Some(&i) = d.undecided.first() {
+            let r = rules[i];
+            return Objection::unverifiable(
+                format!(
+                    "`{name}` is denied in `{}` and the request names no version (`to`)",
+                    constraint_text(r)
+                ),
+                r,
+            );
+        }
+    }
     let winner = d.winner.map(|i| rules[i]);
     if let Some(w) = winner {
         let rule = &c.rules[w as usize];
-        let installs_version = matches!(
-            action,
-            Action::Install | Action::Upgrade | Action::Downgrade
-        );
         match rule.kind {
             // Pinning a denied package holds what should be removed.
             RuleKind::Deny if installs_version || action == Action::Pin => {
-                return Some(Objection {
-                    reason: format!("`{name}` is denied: no {action}"),
-                    rule: w,
-                });
+                return Objection::new(format!("`{name}` is denied: no {action}"), w);
+            }
+            RuleKind::Require | RuleKind::Allow
+                if installs_version
+                    && unknown_version
+                    && b.constraint(w).is_some_and(|con| {
+                        !upward_from.is_some_and(|cur| con.holds_for_all_above(cur))
+                    }) =>
+            {
+                return Objection::unverifiable(
+                    format!(
+                        "`{name}` must be in `{}` and the request names no version (`to`)",
+                        constraint_text(w)
+                    ),
+                    w,
+                );
             }
             RuleKind::Require | RuleKind::Allow
                 if installs_version && rule.constraint.is_some() && in_range(w) == Some(false) =>
             {
-                return Some(Objection {
-                    reason: format!(
-                        "{to_or_unknown} is outside the range `{}`",
-                        constraint_text(w)
-                    ),
-                    rule: w,
-                });
+                return Objection::new(
+                    format!("{to_text} is outside the range `{}`", constraint_text(w)),
+                    w,
+                );
             }
             RuleKind::Require if action == Action::Uninstall => {
-                return Some(Objection {
-                    reason: format!("`{name}` is required"),
-                    rule: w,
-                });
+                return Objection::new(format!("`{name}` is required"), w);
             }
             _ => {}
         }
@@ -292,10 +367,10 @@ fn objection(
     if let Some(&pin) = pins.first() {
         match action {
             Action::Unpin => {
-                return Some(Objection {
-                    reason: format!("`{name}` is pinned to `{}` by policy", constraint_text(pin)),
-                    rule: pin,
-                })
+                return Objection::new(
+                    format!("`{name}` is pinned to `{}` by policy", constraint_text(pin)),
+                    pin,
+                )
             }
             // Installing an absent package without a version: the agent installs the pinned
             // one (the plan's `to`); any other version moves it off its pin.
@@ -306,10 +381,7 @@ fn objection(
                     _ => false,
                 };
                 if !(holds || (action == Action::Pin && to.is_none())) {
-                    return Some(Objection {
-                        reason: format!("pinned to `{}`", constraint_text(pin)),
-                        rule: pin,
-                    });
+                    return Objection::new(format!("pinned to `{}`", constraint_text(pin)), pin);
                 }
             }
             _ => {}
@@ -322,13 +394,10 @@ fn objection(
                 && rule.constraint.is_some()
                 && in_range(w) == Some(false)
             {
-                return Some(Objection {
-                    reason: format!(
-                        "{to_or_unknown} is outside the range `{}`",
-                        constraint_text(w)
-                    ),
-                    rule: w,
-                });
+                return Objection::new(
+                    format!("{to_text} is outside the range `{}`", constraint_text(w)),
+                    w,
+                );
             }
         }
     }
@@ -347,13 +416,13 @@ fn blocking_final_deny(
         let name = normalize_name(scheme, &p.name);
         let (rules, _) = e.applicable(m, &name);
         if let Some(f) = e.decision(&rules, Some(p), None).final_deny {
-            return Some(Objection {
-                reason: format!(
+            return Objection::new(
+                format!(
                     "upgrades are blocked until the denied package `{}` is removed",
                     p.name
                 ),
-                rule: rules[f],
-            });
+                rules[f],
+            );
         }
     }
     None

@@ -661,6 +661,7 @@ impl<'a> Evaluator<'a> {
             let r = rules[f];
             if package.is_some() {
                 let expected = self.denied_expectation(r);
+                let action = self.leave_or_remove(r, &rules, &candidates);
                 self.violate(
                     r,
                     Category::PresentDenied,
@@ -668,7 +669,7 @@ impl<'a> Evaluator<'a> {
                     &display,
                     expected,
                     found.clone(),
-                    Action::Uninstall,
+                    action,
                 );
             } else {
                 self.set_result(r, Outcome::Pass);
@@ -682,12 +683,28 @@ impl<'a> Evaluator<'a> {
             return;
         }
 
-        // 2. The winner among the others.
+        // 2. The winner among the others. A ranged deny of a package that is also required
+        //    (the require decides once it is gone) is left by moving out of the range, not by
+        //    uninstalling: removing it would make it missing.
         let mut denied = false;
         if let Some(w) = decision.winner {
             let w = rules[w];
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
-            self.decide(w, m, &display, package, current, found.clone(), inventoried);
+            if denied && c.rules[w as usize].constraint.is_some() {
+                let expected = self.denied_expectation(w);
+                let action = self.leave_or_remove(w, &rules, &candidates);
+                self.violate(
+                    w,
+                    Category::PresentDenied,
+                    m,
+                    &display,
+                    expected,
+                    found.clone(),
+                    action,
+                );
+            } else {
+                self.decide(w, m, &display, package, current, found.clone(), inventoried);
+            }
         }
 
         // 3. Pins: the most specific wins; a deny that fires makes it `skip` (remove, never
@@ -743,6 +760,29 @@ impl<'a> Evaluator<'a> {
                 pin,
             ),
             _ => {}
+        }
+    }
+
+    /// How to resolve an installed package that the deny `r` forbids: uninstall it, unless the
+    /// deny has a range and the package is required once it is gone (the require would decide):
+    /// then move out of the range, up when versions above it exist, else down.
+    fn leave_or_remove(
+        &self,
+        r: u32,
+        rules: &[u32],
+        candidates: &[precedence::Candidate<'_>],
+    ) -> Action {
+        let Some(constraint) = self.b.constraint(r) else {
+            return Action::Uninstall;
+        };
+        let absent = precedence::decide(candidates, false, |_| precedence::Fires::No);
+        let required = absent
+            .decider()
+            .is_some_and(|i| self.c.rules[rules[i] as usize].kind == RuleKind::Require);
+        match (required, constraint.is_bounded_above()) {
+            (false, _) => Action::Uninstall,
+            (true, true) => Action::Upgrade,
+            (true, false) => Action::Downgrade,
         }
     }
 
@@ -985,17 +1025,24 @@ impl<'a> Evaluator<'a> {
         installed: Option<&Package>,
         target: Option<&Version>,
     ) -> precedence::Decision {
+        let present = target.is_some() || installed.is_some();
+        self.decide_with(rules, present, |r| match (target, installed) {
+            (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)).into(),
+            (None, Some(p)) => self.denied_range_hit(r, p).into(),
+            (None, None) => precedence::Fires::No,
+        })
+    }
+
+    /// The precedence decision with `fires` answering for each ranged deny (by rule index).
+    pub(crate) fn decide_with(
+        &self,
+        rules: &[u32],
+        present: bool,
+        fires: impl Fn(u32) -> precedence::Fires,
+    ) -> precedence::Decision {
         let candidates: Vec<precedence::Candidate<'_>> =
             rules.iter().map(|&r| self.candidate(r)).collect();
-        let present = target.is_some() || installed.is_some();
-        precedence::decide(&candidates, present, |i| {
-            let r = rules[i];
-            match (target, installed) {
-                (Some(v), _) => self.b.constraint(r).and_then(|con| con.matches(v)).into(),
-                (None, Some(p)) => self.denied_range_hit(r, p).into(),
-                (None, None) => precedence::Fires::No,
-            }
-        })
+        precedence::decide(&candidates, present, |i| fires(rules[i]))
     }
 
     /// Whether an installed version is in the deny's range; `None` when none is, but one the

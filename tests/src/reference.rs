@@ -963,8 +963,48 @@ impl<'a> Reference<'a> {
         for pl in &passed {
             self.result(pl, Outcome::Pass);
         }
+        // Once a denied, installed package is gone, is it required? Then it leaves the
+        // range instead (up when versions above the range exist), never gets removed.
+        let resolve = |this: &Self, deny: &Placement<'a>| -> &'static str {
+            if deny.rule.constraint.is_none() {
+                return "uninstall";
+            }
+            let mut absent: Vec<Placement<'a>> = rules
+                .iter()
+                .copied()
+                .filter(|pl| pl.rule.constraint.is_none() || pl.rule.kind != RuleKind::Deny)
+                .collect();
+            let rank = |k: RuleKind| match k {
+                RuleKind::Deny => 0,
+                RuleKind::Require => 1,
+                _ => 2,
+            };
+            absent.sort_by(|a, b| {
+                b.rule
+                    .is_final
+                    .cmp(&a.rule.is_final)
+                    .then(level_rank(this.level(b.scope)).cmp(&level_rank(this.level(a.scope))))
+                    .then(matcher(b).cmp(&matcher(a)))
+                    .then(rank(a.rule.kind).cmp(&rank(b.rule.kind)))
+                    .then(tie(a).cmp(&tie(b)))
+            });
+            let required = absent
+                .first()
+                .is_some_and(|pl| pl.rule.kind == RuleKind::Require);
+            if !required {
+                "uninstall"
+            } else if this
+                .constraint(deny.rule)
+                .is_some_and(|c| c.is_bounded_above())
+            {
+                "upgrade"
+            } else {
+                "downgrade"
+            }
+        };
         if let Some(f) = deciding_final {
             if pkg.is_some() {
+                let action = resolve(self, &f);
                 self.violation(
                     &f,
                     "present_denied",
@@ -972,7 +1012,7 @@ impl<'a> Reference<'a> {
                     &shown,
                     denied_text(&f),
                     found.clone(),
-                    "uninstall",
+                    action,
                     guarded,
                 );
             } else {
@@ -992,6 +1032,7 @@ impl<'a> Reference<'a> {
             match w.rule.kind {
                 RuleKind::Deny => {
                     if pkg.is_some() {
+                        let action = resolve(self, &w);
                         self.violation(
                             &w,
                             "present_denied",
@@ -999,7 +1040,7 @@ impl<'a> Reference<'a> {
                             &shown,
                             denied_text(&w),
                             found.clone(),
-                            "uninstall",
+                            action,
                             guarded,
                         );
                         // Remove, never pin and remove: the pin is not checked.

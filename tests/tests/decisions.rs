@@ -366,3 +366,50 @@ fn an_allow_bound_through_a_scope_the_deny_does_not_reach_still_applies() {
     let shadowed = "policy p0 version 1 {\n  scope org\n  allow brew:c\n}\npolicy p1 version 1 {\n  scope org\n  deny brew:c\n}\n";
     assert!(codes(&[("p.hpl", shadowed)]).contains(&"HPL0405".to_string()));
 }
+
+// Found by the agreement property: removing a required package that a ranged deny hits would
+// make it missing, so the plan leaves the range instead, and `uninstall` is refused.
+#[test]
+fn a_required_package_in_a_denied_range_is_moved_out_of_it_not_removed() {
+    let b = compile(&[(
+        "p.hpl",
+        "policy p version 1 {\n  scope org\n  mode enforce\n  require npm:colors\n  deny npm:colors = 1.4.1\n}\n",
+    )]);
+    let inv = device(json!({}), &[("npm", &[("colors", "1.4.1")])]);
+    let r = eval(&b, &inv);
+    assert_eq!(r.violations.len(), 1);
+    assert_eq!(r.violations[0].category, Category::PresentDenied);
+    assert_eq!(r.violations[0].action.as_str(), "upgrade");
+    let uninstall = json!({"action": "uninstall", "manager": "npm", "package": "colors"});
+    assert_eq!(ask(&b, &inv, uninstall), Verdict::Deny);
+    let out = json!({"action": "upgrade", "manager": "npm", "package": "colors", "to": "1.4.2"});
+    assert_eq!(ask(&b, &inv, out), Verdict::Allow);
+    let back_in =
+        json!({"action": "install", "manager": "npm", "package": "colors", "to": "1.4.1"});
+    assert_eq!(ask(&b, &inv, back_in), Verdict::Deny);
+}
+
+// An action that does not name its version is never `allow`ed where a range decides.
+#[test]
+fn an_unnamed_target_under_a_range_needs_confirmation() {
+    let b = compile(&[(
+        "p.hpl",
+        "policy p version 1 {\n  scope org\n  mode enforce\n  require brew:kubectl >= 1.30\n  allow brew:helm ^3.14\n  require brew:gh >= 2\n}\n",
+    )]);
+    let inv = device(
+        json!({}),
+        &[(
+            "homebrew_formula",
+            &[("kubectl", "1.29.9"), ("helm", "3.15.0"), ("gh", "2.60.0")],
+        )],
+    );
+    for package in ["kubectl", "helm"] {
+        let up = json!({"action": "upgrade", "manager": "homebrew_formula", "package": package});
+        assert_eq!(ask(&b, &inv, up), Verdict::NeedsConfirmation, "{package}");
+    }
+    // Upgrading from 2.60 can only stay in `>= 2`: known, allowed.
+    let gh = json!({"action": "upgrade", "manager": "homebrew_formula", "package": "gh"});
+    assert_eq!(ask(&b, &inv, gh), Verdict::Allow);
+    let named = json!({"action": "upgrade", "manager": "homebrew_formula", "package": "kubectl", "to": "1.31.0"});
+    assert_eq!(ask(&b, &inv, named), Verdict::Allow);
+}

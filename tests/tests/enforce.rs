@@ -121,10 +121,11 @@ fn authorization_decisions() {
         ),
         (
             "platform-noncompliant",
-            // Each package gets the verdict `upgrade` of it gets: the denied terraform-docs is
-            // not upgraded, so the whole upgrade-all is denied (the strictest).
+            // Each package gets the verdict `upgrade` of it (without a version) gets: where a
+            // range decides and the version reached is unknown (kubectl, helm, terraform-docs)
+            // the user confirms; the overall verdict is the strictest.
             r#"{"action":"upgrade-all","manager":"homebrew_formula"}"#,
-            6,
+            5,
         ),
         (
             "platform-noncompliant",

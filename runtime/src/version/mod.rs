@@ -303,6 +303,35 @@ impl Constraint {
         })
     }
 
+    /// Whether every version above `version` satisfies the constraint: some alternative holds
+    /// at `version` and has only lower bounds (so an upgrade from there stays inside).
+    pub fn holds_for_all_above(&self, version: &Version) -> bool {
+        self.alternatives.iter().any(|alt| {
+            alt.iter()
+                .all(|c| matches!(c.op, Op::Gt | Op::Ge) && c.matches(version) == Some(true))
+        })
+    }
+
+    /// Whether some version above `version` might satisfy the constraint: `false` only when
+    /// every alternative has an upper bound at or below `version`.
+    pub fn may_hold_above(&self, version: &Version) -> bool {
+        self.alternatives.iter().any(|alt| {
+            !alt.iter().any(|c| match (c.op, version.compare(&c.bound)) {
+                (Op::Lt | Op::Eq, Some(Ordering::Greater | Ordering::Equal)) => true,
+                (Op::Le, Some(Ordering::Greater)) => true,
+                _ => false,
+            })
+        })
+    }
+
+    /// Whether every alternative has an upper bound, so versions above the range exist
+    /// (leaving a denied range means upgrading; otherwise, downgrading).
+    pub fn is_bounded_above(&self) -> bool {
+        self.alternatives
+            .iter()
+            .all(|alt| alt.iter().any(|c| matches!(c.op, Op::Lt | Op::Le | Op::Eq)))
+    }
+
     /// Whether this is the unconstrained `*`.
     pub fn is_any(&self) -> bool {
         self.alternatives.iter().any(|a| a.is_empty())
