@@ -316,10 +316,12 @@ impl Constraint {
     /// every alternative has an upper bound at or below `version`.
     pub fn may_hold_above(&self, version: &Version) -> bool {
         self.alternatives.iter().any(|alt| {
-            !alt.iter().any(|c| match (c.op, version.compare(&c.bound)) {
-                (Op::Lt | Op::Eq, Some(Ordering::Greater | Ordering::Equal)) => true,
-                (Op::Le, Some(Ordering::Greater)) => true,
-                _ => false,
+            !alt.iter().any(|c| {
+                matches!(
+                    (c.op, version.compare(&c.bound)),
+                    (Op::Lt | Op::Eq, Some(Ordering::Greater | Ordering::Equal))
+                        | (Op::Le, Some(Ordering::Greater))
+                )
             })
         })
     }
