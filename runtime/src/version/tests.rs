@@ -204,3 +204,24 @@ fn intersection() {
     assert_eq!(c(semver, "^22").intersects(&c(semver, ">=23")), Some(false));
     assert_eq!(c(semver, "*").intersects(&c(semver, "=3.3.6")), Some(true));
 }
+
+/// What an upgrade from a version can reach: used by authorization when a request names no
+/// target version.
+#[test]
+fn ranges_above_a_version() {
+    let c = |s: Scheme, t: &str| s.parse_constraint(t).unwrap();
+    let d = Scheme::Dotted;
+    let ver = |s: &str| d.parse_version(s).expect("version");
+    assert!(c(d, ">= 2").holds_for_all_above(&ver("2.60.0")));
+    assert!(!c(d, ">= 1.30").holds_for_all_above(&ver("1.29.9")));
+    assert!(!c(d, "^3.14").holds_for_all_above(&ver("3.15.0")));
+    assert!(c(d, "< 1 || >= 3").holds_for_all_above(&ver("3.1")));
+    assert!(!c(d, ">= 1.0 < 1.5 || >= 3").holds_for_all_above(&ver("1.2")));
+    assert!(!c(d, "< 1.0").may_hold_above(&ver("2.0")));
+    assert!(!c(d, "= 1.4.1").may_hold_above(&ver("1.4.1")));
+    assert!(c(d, "= 1.4.1").may_hold_above(&ver("1.4.0")));
+    assert!(c(d, "< 0.17").may_hold_above(&ver("0.16.0")));
+    assert!(c(d, "< 1 || >= 3").may_hold_above(&ver("2")));
+    assert!(c(d, "1.2.*").is_bounded_above());
+    assert!(!c(d, ">= 3").is_bounded_above());
+}
