@@ -5,6 +5,7 @@ use hpl_compiler::driver::Analysis;
 use hpl_compiler::program::{runtime_level, Pattern, ScopeId};
 use hpl_compiler::source::{FileId, Span};
 use hpl_compiler::syntax::ast::{self, Expr, ExprKind, Item, Level, StmtKind, Target};
+use hpl_compiler::syntax::keywords::{self, Role, KEYWORDS};
 use hpl_runtime::facts;
 use hpl_runtime::precedence;
 
@@ -539,16 +540,15 @@ pub fn completions(
     }
     match (words.as_slice(), ends_with_space) {
         ([], _) | ([_], false) => {
-            let keywords: &[&str] = if in_policy {
-                hpl_compiler::syntax::chunk::STMT_KEYWORDS
+            let keywords: Vec<&str> = if in_policy {
+                keywords::statements().collect()
             } else {
-                hpl_compiler::syntax::chunk::ITEM_KEYWORDS
+                keywords::items().collect()
             };
-            out.extend(
-                keywords
-                    .iter()
-                    .map(|k| (k.to_string(), "keyword", String::new())),
-            );
+            out.extend(keywords.iter().map(|k| {
+                let doc = keywords::get(k).map_or("", |k| k.doc);
+                (k.to_string(), "keyword", doc.to_string())
+            }));
         }
         (["scope", ..], true) | (["scope", .., _], false) => {
             let last_level = words
@@ -602,8 +602,7 @@ pub fn completions(
                 .names()
                 .map(|n| (n.to_string(), "manager", String::new())),
         ),
-        (["require" | "allow" | "deny" | "deny!" | "pin"], true)
-        | (["require" | "allow" | "deny" | "deny!" | "pin", _], false) => {
+        ([rule], true) | ([rule, _], false) if is_rule_keyword(rule) => {
             out.extend(p.catalog.managers.iter().flat_map(|m| {
                 std::iter::once(m.id.clone())
                     .chain(m.aliases.clone())
@@ -619,14 +618,12 @@ pub fn completions(
         }
         _ => {
             if let Some(last) = words.last() {
-                if ends_with_space
-                    && words.len() >= 2
-                    && ["require", "allow", "deny", "deny!", "pin"].contains(&words[0])
-                {
+                if ends_with_space && words.len() >= 2 && is_rule_keyword(words[0]) {
                     out.extend(
-                        ["when", "because", "warn"]
+                        KEYWORDS
                             .iter()
-                            .map(|k| (k.to_string(), "keyword", "clause".into())),
+                            .filter(|k| k.role == Role::Clause)
+                            .map(|k| (k.text.to_string(), "keyword", k.doc.to_string())),
                     );
                 }
                 let _ = last;
@@ -673,35 +670,14 @@ pub const TOKEN_TYPES: &[&str] = &[
     "keyword", "string", "comment", "number", "type", "variable", "operator", "function",
 ];
 
+/// `require`, `allow`, `deny`, `deny!`, `pin`.
+fn is_rule_keyword(word: &str) -> bool {
+    keywords::get(word).is_some_and(|k| k.role == Role::Rule)
+}
+
 /// Semantic tokens: (line, start column in UTF-16, length in UTF-16, type index), in order.
 /// A lexical pass: it works on text that does not parse.
 pub fn semantic_tokens(text: &str) -> Vec<(u32, u32, u32, u32)> {
-    const KEYWORDS: &[&str] = &[
-        "tenant",
-        "department",
-        "team",
-        "environment",
-        "device_group",
-        "set",
-        "policy",
-        "version",
-        "manager",
-        "scope",
-        "mode",
-        "require",
-        "allow",
-        "deny",
-        "pin",
-        "toolchain",
-        "from",
-        "window",
-        "guard",
-        "when",
-        "because",
-        "warn",
-        "org",
-        "in",
-    ];
     let mut out = Vec::new();
     for (line_no, line) in text.lines().enumerate() {
         let chars: Vec<(usize, char)> = line.char_indices().collect();
@@ -748,7 +724,9 @@ pub fn semantic_tokens(text: &str) -> Vec<(u32, u32, u32, u32)> {
                 let word = &line[start..end];
                 let kind = if word.contains(':') {
                     Some(4)
-                } else if KEYWORDS.contains(&word.trim_end_matches('!')) {
+                } else if keywords::is_keyword(word)
+                    || keywords::is_keyword(word.trim_end_matches('!'))
+                {
                     Some(0)
                 } else if word.starts_with("device") {
                     Some(5)

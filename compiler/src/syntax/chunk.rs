@@ -7,32 +7,8 @@
 //! brackets, and not continuing the previous line). A top-level keyword inside an unclosed
 //! `{` ends the unclosed item: a missing `}` costs one diagnostic, not the rest of the file.
 
+use super::keywords;
 use std::ops::Range;
-
-/// Keywords that begin a top-level declaration.
-pub const ITEM_KEYWORDS: &[&str] = &[
-    "tenant",
-    "department",
-    "environment",
-    "device_group",
-    "set",
-    "policy",
-    "manager",
-];
-
-/// Keywords that begin a statement inside a policy.
-pub const STMT_KEYWORDS: &[&str] = &[
-    "scope",
-    "mode",
-    "require",
-    "allow",
-    "deny",
-    "deny!",
-    "pin",
-    "toolchain",
-    "window",
-    "guard",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawItem {
@@ -141,7 +117,7 @@ impl Scanner<'_> {
             let in_policy_body =
                 matches!(self.current, Some(Current::Policy { .. })) && self.depth <= 1;
             let continues = continues || rest.starts_with(['{', '}']);
-            if ITEM_KEYWORDS.contains(&word) && !continues {
+            if keywords::items().any(|k| k == word) && !continues {
                 self.finish_item(false);
                 self.begin_item(first, word);
             } else if in_policy_body && !continues {

@@ -2,6 +2,7 @@
 
 use super::ast::*;
 use super::chunk::{self, RawItem};
+use super::keywords;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 use pest::iterators::Pair;
@@ -89,7 +90,7 @@ fn parse_item(
             let cx = Cx::chunk(file, text, range.start, range.end);
             match cx
                 .parse(Rule::item_entry)
-                .and_then(|pair| cx.keyword_alone(chunk::ITEM_KEYWORDS, pair))
+                .and_then(|pair| cx.keyword_alone(&keywords::items().collect::<Vec<_>>(), pair))
             {
                 Ok(pair) => {
                     if let Some(item) = cx.item(pair) {
@@ -109,9 +110,9 @@ fn parse_item(
             let mut parsed = Vec::new();
             for range in stmts {
                 let cx = Cx::chunk(file, text, range.start, range.end);
-                let parsed_stmt = cx
-                    .parse(stmt_entry_for(cx.text))
-                    .and_then(|pair| cx.keyword_alone(chunk::STMT_KEYWORDS, pair));
+                let parsed_stmt = cx.parse(stmt_entry_for(cx.text)).and_then(|pair| {
+                    cx.keyword_alone(&keywords::statements().collect::<Vec<_>>(), pair)
+                });
                 match parsed_stmt {
                     Ok(pair) => parsed.push(cx.stmt(pair)),
                     Err(d) => diagnostics.push(*d),
@@ -465,15 +466,10 @@ impl<'a> Cx<'a> {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         if at == start && !word.is_empty() {
-            let keywords: Vec<&str> = chunk::STMT_KEYWORDS
-                .iter()
-                .chain(chunk::ITEM_KEYWORDS)
-                .copied()
-                .collect();
             d = d.did_you_mean(
                 self.span_of(start, start + word.len()),
                 &word,
-                keywords.iter().copied(),
+                keywords::statements().chain(keywords::items()),
             );
         }
         d
