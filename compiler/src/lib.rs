@@ -1,4 +1,5 @@
-//! `hpl-compiler`: the hpl language front end, its analyses and the `hpl` CLI.
+//! `hpl-compiler`: the hpl language front end, its analyses, lowering and the formatter. The
+//! `hpl` command is the `hpl-cli` crate.
 //!
 //! Data flows one way through the stages, each a module:
 //! [`syntax`] (chunk, parse) → [`resolve`] (names, scopes, sets, managers) →
@@ -11,7 +12,6 @@
 pub mod analyze;
 pub mod build;
 pub mod check;
-pub mod cli;
 pub mod diagnostics;
 pub mod driver;
 pub mod fmt;

@@ -7,7 +7,7 @@ pub fn hpl(args: &[&str]) -> (i32, String, String) {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let argv = std::iter::once("hpl").chain(args.iter().copied());
-    let code = hpl_compiler::cli::run(argv, &mut out, &mut err);
+    let code = hpl_cli::run(argv, &mut out, &mut err);
     (
         code,
         String::from_utf8(out).expect("utf-8 stdout"),

@@ -329,7 +329,7 @@ fn out_of_range_integers_and_unknown_escapes_are_syntax_errors() {
     .expect("write");
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let code = hpl_compiler::cli::run(
+    let code = hpl_cli::run(
         ["hpl", "check", dir.to_str().expect("utf-8")],
         &mut out,
         &mut err,

@@ -1,0 +1,101 @@
+//! `hpl-cli`: the `hpl` command. `run` takes the arguments and the output streams, so tests
+//! run the real CLI in-process; `src/bin/hpl.rs` only calls it.
+//!
+//! One module per command family: [`author`] (check, fmt, explain), [`bundle`] (keygen, build,
+//! verify, inspect), [`device`] (eval, authorize, snapshot). Each command's clap arguments are
+//! one struct, passed whole; exit codes are [`Exit`]. Device logic is the runtime's
+//! (`hpl_runtime::device`), compiling is the compiler's: this crate only reads, calls, prints.
+
+pub mod author;
+pub mod bundle;
+pub mod device;
+pub mod exit;
+mod io;
+
+pub use exit::Exit;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hpl",
+    version,
+    about = "The hpl policy toolchain for Helm developer-environment fleets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, resolve, type-check and analyze a policy directory; print diagnostics.
+    Check(author::CheckArgs),
+    /// Format policy files in the canonical layout.
+    Fmt(author::FmtArgs),
+    /// Print the long explanation of a diagnostic code, with an example and the fix.
+    Explain(author::ExplainArgs),
+    /// Generate an ed25519 signing key: writes KEY and KEY.pub.
+    Keygen(bundle::KeygenArgs),
+    /// Compile a policy directory to a signed bundle.
+    Build(bundle::BuildArgs),
+    /// Check a bundle's signature and run the verifier. Exit 0 valid, 1 invalid.
+    Verify(bundle::VerifyArgs),
+    /// Show a bundle's manifest and tables.
+    Inspect(bundle::InspectArgs),
+    /// Evaluate a device inventory and print its compliance record.
+    /// Exit 0 compliant or warning, 3 non_compliant, 4 unknown, 1 error.
+    Eval(device::EvalArgs),
+    /// May the agent run this action? Prints the decision as JSON.
+    /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
+    Authorize(device::AuthorizeArgs),
+    /// The offline snapshot store on a device.
+    Snapshot {
+        #[command(subcommand)]
+        command: device::SnapshotCommand,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let exit = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return exit.code();
+        }
+    };
+    let result = match &cli.command {
+        Command::Check(args) => author::check(args, out, err),
+        Command::Fmt(args) => author::fmt(args, out, err),
+        Command::Explain(args) => author::explain(args, out, err),
+        Command::Keygen(args) => bundle::keygen(args, out, err),
+        Command::Build(args) => bundle::build(args, out, err),
+        Command::Verify(args) => bundle::verify(args, out, err),
+        Command::Inspect(args) => bundle::inspect(args, out, err),
+        Command::Eval(args) => device::eval(args, out, err),
+        Command::Authorize(args) => device::authorize(args, out, err),
+        Command::Snapshot { command } => device::snapshot(command, out, err),
+    };
+    result
+        .unwrap_or_else(|e| {
+            let _ = writeln!(err, "error: cannot write output: {e}");
+            Exit::Usage
+        })
+        .code()
+}

@@ -1,8 +1,0 @@
-//! The `hpl` binary: a thin wrapper over [`hpl_compiler::cli::run`].
-
-fn main() {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = hpl_compiler::cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
-    std::process::exit(code);
-}
