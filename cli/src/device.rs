@@ -284,20 +284,34 @@ fn append_events(
     Ok(true)
 }
 
-pub fn eval(args: &EvalArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
-    let source = &args.source;
-    let (inventory, at) = (args.inventory.as_path(), args.at.as_deref());
-    let (json, events) = (args.format == RecordFormat::Json, args.events.as_deref());
+/// What `eval` and `authorize` both need: the time, the device (configuration and snapshot)
+/// and the inventory; `None` after saying what could not be read.
+fn device_inputs(
+    source: &Source,
+    inventory: &Path,
+    at: Option<&str>,
+    err: Out<'_>,
+) -> std::io::Result<Option<(i64, Device, Inventory)>> {
     let Some(now) = parse_time(at, err)? else {
-        return Ok(Exit::Failure);
+        return Ok(None);
     };
     let Ok(config) = read_config(source.config.as_deref(), err)? else {
-        return Ok(Exit::Failure);
+        return Ok(None);
     };
     let Some(device) = open_device(source, config, now, err)? else {
-        return Ok(Exit::Failure);
+        return Ok(None);
     };
     let Some(inv) = read_inventory(inventory, err)? else {
+        return Ok(None);
+    };
+    Ok(Some((now, device, inv)))
+}
+
+pub fn eval(args: &EvalArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
+    let (json, events) = (args.format == RecordFormat::Json, args.events.as_deref());
+    let Some((now, device, inv)) =
+        device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
+    else {
         return Ok(Exit::Failure);
     };
     let record = device.evaluate(&inv, now);
@@ -313,24 +327,12 @@ pub fn eval(args: &EvalArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit
 }
 
 pub fn authorize(args: &AuthorizeArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
-    let source = &args.source;
-    let (inventory, action, at) = (
-        args.inventory.as_path(),
-        args.action.as_str(),
-        args.at.as_deref(),
-    );
-    let Some(now) = parse_time(at, err)? else {
+    let Some((now, device, inv)) =
+        device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
+    else {
         return Ok(Exit::Failure);
     };
-    let Ok(config) = read_config(source.config.as_deref(), err)? else {
-        return Ok(Exit::Failure);
-    };
-    let Some(device) = open_device(source, config, now, err)? else {
-        return Ok(Exit::Failure);
-    };
-    let Some(inv) = read_inventory(inventory, err)? else {
-        return Ok(Exit::Failure);
-    };
+    let action = args.action.as_str();
     // A request the runtime cannot read is denied (exit 6), like any other refusal.
     let decision = device.authorize_json(&inv, action, now);
     writeln!(

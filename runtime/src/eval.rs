@@ -660,17 +660,7 @@ impl<'a> Evaluator<'a> {
         if let Some(f) = decision.final_deny {
             let r = rules[f];
             if package.is_some() {
-                let expected = self.denied_expectation(r);
-                let action = self.leave_or_remove(r, &rules, &candidates);
-                self.violate(
-                    r,
-                    Category::PresentDenied,
-                    m,
-                    &display,
-                    expected,
-                    found.clone(),
-                    action,
-                );
+                self.forbid_installed(r, m, &display, &found, &rules, &candidates);
             } else {
                 self.set_result(r, Outcome::Pass);
             }
@@ -683,27 +673,15 @@ impl<'a> Evaluator<'a> {
             return;
         }
 
-        // 2. The winner among the others. A ranged deny of a package that is also required
-        //    (the require decides once it is gone) is left by moving out of the range, not by
-        //    uninstalling: removing it would make it missing.
+        // 2. The winner among the others.
         let mut denied = false;
         if let Some(w) = decision.winner {
             let w = rules[w];
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
-            if denied && c.rules[w as usize].constraint.is_some() {
-                let expected = self.denied_expectation(w);
-                let action = self.leave_or_remove(w, &rules, &candidates);
-                self.violate(
-                    w,
-                    Category::PresentDenied,
-                    m,
-                    &display,
-                    expected,
-                    found.clone(),
-                    action,
-                );
+            if denied {
+                self.forbid_installed(w, m, &display, &found, &rules, &candidates);
             } else {
-                self.decide(w, m, &display, package, current, found.clone(), inventoried);
+                self.decide(w, m, &display, package, current, inventoried);
             }
         }
 
@@ -761,6 +739,30 @@ impl<'a> Evaluator<'a> {
             ),
             _ => {}
         }
+    }
+
+    /// The deny `r` forbids the installed package: `present_denied`, resolved as
+    /// [`Self::leave_or_remove`] says.
+    fn forbid_installed(
+        &mut self,
+        r: u32,
+        m: u32,
+        display: &str,
+        found: &Option<String>,
+        rules: &[u32],
+        candidates: &[precedence::Candidate<'_>],
+    ) {
+        let expected = self.denied_expectation(r);
+        let action = self.leave_or_remove(r, rules, candidates);
+        self.violate(
+            r,
+            Category::PresentDenied,
+            m,
+            display,
+            expected,
+            found.clone(),
+            action,
+        );
     }
 
     /// How to resolve an installed package that the deny `r` forbids: uninstall it, unless the
@@ -822,27 +824,13 @@ impl<'a> Evaluator<'a> {
         display: &str,
         package: Option<&Package>,
         current: Option<&Version>,
-        found: Option<String>,
         inventoried: bool,
     ) {
         let c = self.c;
         let rule = &c.rules[w as usize];
         match rule.kind {
-            RuleKind::Deny => match package {
-                Some(_) => {
-                    let expected = self.denied_expectation(w);
-                    self.violate(
-                        w,
-                        Category::PresentDenied,
-                        m,
-                        display,
-                        expected,
-                        found,
-                        Action::Uninstall,
-                    );
-                }
-                None => self.set_result(w, Outcome::Pass),
-            },
+            // An installed denied package is decided by `forbid_installed`; absent, the deny holds.
+            RuleKind::Deny => self.set_result(w, Outcome::Pass),
             RuleKind::Require | RuleKind::Allow => {
                 let Some(_) = package else {
                     if rule.kind == RuleKind::Require {
