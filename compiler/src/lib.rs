@@ -5,7 +5,7 @@
 //! [`syntax`] (chunk, parse) → [`resolve`] (names, scopes, sets, managers) →
 //! [`check`] (versions, conditions, windows, guards) → [`analyze`] (conflicts across scopes).
 //! [`fmt`] prints a syntax tree back in canonical layout. The CLI and the language server call
-//! [`compile`] and show the same diagnostics.
+//! [`analyze_sources`] and show the same diagnostics.
 //!
 //! No stage panics on any input: bad input becomes a [`diagnostics::Diagnostic`].
 

@@ -4,12 +4,20 @@
 //! (it uses the same version schemes and the same device-facts schema, so what the compiler
 //! accepts is exactly what the runtime can evaluate).
 //!
-//! Today this crate holds:
-//! - [`version`]: the per-manager version schemes and version constraints;
-//! - [`facts`]: the schema of the device facts that `when` conditions can read;
-//! - [`package`]: package identity (name normalization per scheme).
+//! The agent asks everything through [`device::Device`]: it applies the MDM configuration
+//! ([`config`]) and the no-valid-snapshot rule, then evaluates ([`eval`]) or authorizes
+//! ([`enforce`]). Both ask [`precedence`] who wins — the one implementation of DESIGN §3 that
+//! the compiler's conflict analysis and the language server's hover use too. The rest:
 //!
-//! Bundle loading, verification and evaluation arrive with the bundle format.
+//! - [`vocab`]: the closed sets of names records, requests and bundles share (action, mode,
+//!   phase, level, rule kind, pin kind, unknown reason…), with explicit wire values;
+//! - [`bundle`] (the format), [`load`] (envelope, signatures, verifier: only it makes a
+//!   [`load::VerifiedBundle`]), [`vm`] (the condition bytecode: opcode table, verifier,
+//!   interpreter, disassembler);
+//! - [`inventory`] (`hpl.inventory.v1`), [`record`] (`hpl.record.v1`), [`events`];
+//! - [`store`] (the offline snapshot store), [`window`] (upgrade windows);
+//! - [`version`], [`package`], [`facts`]: version schemes, package names, device facts —
+//!   shared with the compiler, so what it accepts is what the runtime evaluates.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
@@ -40,5 +48,6 @@ mod tests {
         send_sync::<crate::inventory::Inventory>();
         send_sync::<crate::record::ComplianceRecord>();
         send_sync::<crate::load::LoadError>();
+        send_sync::<crate::device::Device>();
     }
 }

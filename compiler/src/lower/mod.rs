@@ -2,7 +2,7 @@
 //!
 //! Rules are placed per scope binding (one entry per rule and scope, each with its origin), so
 //! the runtime only picks the tables of the device's scopes. Conditions become bytecode
-//! ([`cond`]), which the runtime's own verifier then measures (stack bound and cost), so the
+//! (`cond`), which the runtime's own verifier then measures (stack bound and cost), so the
 //! compiler and the runtime can never disagree on them.
 //!
 //! Deterministic: tables follow the program's order, which follows the sorted file list, and

@@ -52,7 +52,7 @@ opcodes! {
     Str = 0x05, "STR", 4;
     /// u8 device fact ([`crate::facts::DeviceFact`])
     Field = 0x06, "FIELD", 1;
-    /// u32 string index: map → map[key] (error if absent)
+    /// u32 string index: map → `map[key]` (error if absent)
     Member = 0x07, "MEMBER", 4;
     Index = 0x08, "INDEX", 0;
     /// u32 string index: map → key present
