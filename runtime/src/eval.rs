@@ -140,36 +140,40 @@ fn rank(o: Outcome) -> u8 {
 
 /// Per entry: whether it is the binding of its source rule that applies on this device. Of
 /// several bindings of one rule the device is in, the most specific wins; between device
-/// groups the first group name in byte order (DESIGN §3).
+/// groups the first group name in byte order (DESIGN §3). `groups` lists the entries that are
+/// one rule (only rules bound more than once); every other entry applies when the device is
+/// in its scope.
 fn chosen_bindings(
     c: &bundle::BundleContent,
     in_path: &[bool],
     origins: impl Iterator<Item = u32>,
-    source: &[u32],
+    groups: &[Vec<u32>],
 ) -> Vec<bool> {
     let origins: Vec<u32> = origins.collect();
-    let mut best: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    let key = |i: u32| {
-        let scope = &c.scopes[c.origins[origins[i as usize] as usize].scope as usize];
-        (scope.level, c.str(scope.name))
-    };
-    for i in 0..origins.len() as u32 {
-        let scope = c.origins[origins[i as usize] as usize].scope as usize;
-        if !in_path.get(scope).copied().unwrap_or(false) {
-            continue;
-        }
-        let group = source.get(i as usize).copied().unwrap_or(i);
-        match best.get(&group) {
-            Some(&held)
-                if precedence::binding_order(key(held), key(i)) != std::cmp::Ordering::Greater => {}
-            _ => {
-                best.insert(group, i);
-            }
+    let scope_of = |i: u32| &c.scopes[c.origins[origins[i as usize] as usize].scope as usize];
+    let mut bound: Vec<bool> = origins
+        .iter()
+        .map(|&o| {
+            in_path
+                .get(c.origins[o as usize].scope as usize)
+                .copied()
+                .unwrap_or(false)
+        })
+        .collect();
+    for group in groups {
+        let best = group
+            .iter()
+            .copied()
+            .filter(|&i| bound[i as usize])
+            .min_by(|&a, &b| {
+                let (sa, sb) = (scope_of(a), scope_of(b));
+                precedence::binding_order((sa.level, c.str(sa.name)), (sb.level, c.str(sb.name)))
+            });
+        for &i in group {
+            bound[i as usize] = Some(i) == best;
         }
     }
-    (0..origins.len() as u32)
-        .map(|i| best.get(&source.get(i as usize).copied().unwrap_or(i)) == Some(&i))
-        .collect()
+    bound
 }
 
 impl<'a> Evaluator<'a> {
@@ -233,13 +237,13 @@ impl<'a> Evaluator<'a> {
             c,
             &in_path,
             c.rules.iter().map(|r| r.origin),
-            &b.source_rule,
+            &b.rule_groups,
         );
         let toolchain_bound = chosen_bindings(
             c,
             &in_path,
             c.toolchains.iter().map(|t| t.origin),
-            &b.source_toolchain,
+            &b.toolchain_groups,
         );
         Evaluator {
             b,

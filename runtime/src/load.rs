@@ -135,10 +135,12 @@ pub struct VerifiedBundle {
     /// Exact rules by manager and package name, and glob rules by manager.
     pub(crate) exact_index: Vec<HashMap<String, Vec<u32>>>,
     pub(crate) glob_index: Vec<Vec<u32>>,
-    /// Per rule entry: the first entry of the same source rule (see [`source_rules`]).
+    /// Per rule entry: the first entry of the same source rule (see [`binding_groups`]).
     pub(crate) source_rule: Vec<u32>,
-    /// Per toolchain entry: the first entry of the same source toolchain rule.
-    pub(crate) source_toolchain: Vec<u32>,
+    /// Rule entries that are one source rule bound through several scopes.
+    pub(crate) rule_groups: Vec<Vec<u32>>,
+    /// The same for toolchain entries.
+    pub(crate) toolchain_groups: Vec<Vec<u32>>,
     signers: Vec<String>,
 }
 
@@ -433,8 +435,21 @@ fn verify(
                 .push(i as u32);
         }
     }
-    let source_rule = source_rules(&content);
-    let source_toolchain = source_toolchains(&content);
+    // One statement is one source rule: the origin's policy and position, and what it names
+    // (a set expands to several rules at one position, one per package).
+    let rule_groups = binding_groups(content.rules.len(), |i| {
+        let r = &content.rules[i];
+        let o = &content.origins[r.origin as usize];
+        (
+            o.policy, o.file, o.line, o.column, r.manager, r.pattern, r.glob,
+        )
+    });
+    let source_rule = first_entries(content.rules.len(), &rule_groups);
+    let toolchain_groups = binding_groups(content.toolchains.len(), |i| {
+        let t = &content.toolchains[i];
+        let o = &content.origins[t.origin as usize];
+        (o.policy, o.file, o.line, o.column, t.name)
+    });
     Ok(VerifiedBundle {
         content,
         hash,
@@ -444,44 +459,42 @@ fn verify(
         exact_index,
         glob_index,
         source_rule,
-        source_toolchain,
+        rule_groups,
+        toolchain_groups,
         signers,
     })
 }
 
 /// A rule bound to several scopes has one entry per binding, identical but for the scope of
-/// its origin. Per entry: the first entry of the same source rule, so evaluation can keep
-/// only the binding that gives the rule its level on a device (DESIGN §3).
-fn source_rules(c: &BundleContent) -> Vec<u32> {
-    let mut first: HashMap<_, u32> = HashMap::new();
-    c.rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let o = &c.origins[r.origin as usize];
-            let key = (
-                (o.policy, o.file, o.line, o.column),
-                (r.kind, r.is_final, r.warn, r.glob, r.manager, r.pattern),
-                (r.display, r.constraint, r.condition, r.because),
-            );
-            *first.entry(key).or_insert(i as u32)
-        })
-        .collect()
+/// its origin. The groups of entries that share a source rule (only those with more than one
+/// entry), so evaluation can keep only the binding that gives the rule its level on a device
+/// (DESIGN §3). `key` says which entries are one source rule.
+fn binding_groups<K: Ord>(n: usize, key: impl Fn(usize) -> K) -> Vec<Vec<u32>> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Sorting by (key, index) keeps each group in entry order.
+    order.sort_unstable_by(|&a, &b| key(a as usize).cmp(&key(b as usize)).then(a.cmp(&b)));
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i + 1;
+        while j < order.len() && key(order[j] as usize) == key(order[i] as usize) {
+            j += 1;
+        }
+        if j - i > 1 {
+            groups.push(order[i..j].to_vec());
+        }
+        i = j;
+    }
+    groups
 }
 
-/// As [`source_rules`], for toolchain rules.
-fn source_toolchains(c: &BundleContent) -> Vec<u32> {
-    let mut first: HashMap<_, u32> = HashMap::new();
-    c.toolchains
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let o = &c.origins[t.origin as usize];
-            let key = (
-                (o.policy, o.file, o.line, o.column),
-                (t.name, t.sources.clone(), t.condition),
-            );
-            *first.entry(key).or_insert(i as u32)
-        })
-        .collect()
+/// Per rule entry: the first entry of its source rule (the rule's position in its statement).
+fn first_entries(n: usize, groups: &[Vec<u32>]) -> Vec<u32> {
+    let mut first: Vec<u32> = (0..n as u32).collect();
+    for g in groups {
+        for &e in g {
+            first[e as usize] = g[0];
+        }
+    }
+    first
 }
