@@ -158,16 +158,6 @@ fn location(a: &Analysis, span: Span) -> String {
     }
 }
 
-fn level_rank(l: Level) -> u8 {
-    match l {
-        Level::Org => 0,
-        Level::Department => 1,
-        Level::Team => 2,
-        Level::Environment => 3,
-        Level::DeviceGroup => 4,
-    }
-}
-
 /// Hover text (Markdown) for what is under the cursor.
 pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)> {
     let tree = &a.files.iter().find(|(id, _)| *id == file)?.1;
@@ -178,7 +168,7 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
             let scheme = p.catalog.get(manager).scheme;
             let name = hpl_runtime::package::normalize_name(scheme, &r.package.text);
             let mut lines = Vec::new();
-            let mut rules: Vec<(u8, String)> = Vec::new();
+            let mut rules: Vec<(hpl_runtime::vocab::Level, String)> = Vec::new();
             for policy in &p.policies {
                 for &rid in &policy.rules {
                     let rule = p.rule(rid);
@@ -210,7 +200,7 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
                             format!(" via `{}`", rule.display)
                         };
                         rules.push((
-                            level_rank(p.scopes.get(scope).level),
+                            runtime_level(p.scopes.get(scope).level),
                             format!("- **{kind}**{constraint}{glob}{cond} at `{}` — policy `{}` v{} ({})", p.scopes.describe(scope), policy.name.text, policy.version, location(a, rule.span)),
                         ));
                     }
