@@ -301,6 +301,11 @@ Fix: keep one pin.";
 at the same or a more specific scope is an error, because at run time the final deny decides
 before every other rule and the allow would silently do nothing.
 
+A conditional final deny only provably meets a rule under the same condition: under different
+conditions the two may never apply to the same device, so nothing is reported. An unconditional
+final deny covers every condition. A *less* specific require (an org-wide require beside a team's
+`deny!`) is fine: on the team's devices the package is simply forbidden and the require skipped.
+
 Example:
 
     deny!  npm:event-stream = 3.3.6    # org
@@ -309,8 +314,10 @@ Example:
 Fix: remove the allow, or narrow it to versions outside the denied range.";
 
     AllowShadowedByDeny = "HPL0405", Warning, "allow never applies",
-"An allow and a deny of the same package with the same matcher are bound to the same scope.
-Deny wins at equal specificity, so the allow never applies.
+"An allow and a deny of the same package with the same matcher are bound to the same scope,
+and every scope the allow's policy is bound to carries the deny too. Deny wins at equal
+level and matcher, so the allow never applies. (A more specific matcher is not shadowed:
+`allow npm:@acme/*` beside `deny npm:*` applies to the @acme packages.)
 
 Example:
 
