@@ -11,7 +11,7 @@ use crate::bundle::{GuardLevel, Mode, RuleKind};
 use crate::eval::{Evaluator, Settings};
 use crate::inventory::{Inventory, Package};
 use crate::load::VerifiedBundle;
-use crate::package::normalize_name;
+use crate::package::{canonical_request, canonical_version, normalize_name};
 use crate::precedence;
 use crate::record::RuleOrigin;
 pub use crate::vocab::Action;
@@ -130,6 +130,28 @@ pub fn authorize(
         );
     }
     let c = bundle.content();
+    // No valid snapshot is no valid snapshot, whoever asks (the device facade checks this and
+    // the MDM tenant first; a caller of this function directly gets the same answer).
+    let cap_or_enforce = settings.mode_cap.unwrap_or(Mode::Enforce);
+    if let Some(expires) = c.manifest.expires_at {
+        if now >= expires {
+            return authorize_without_snapshot(
+                request,
+                cap_or_enforce,
+                &format!("the bundle expired at {}", crate::eval::timestamp(expires)),
+            );
+        }
+    }
+    if inventory.tenant_id != c.manifest.tenant {
+        return authorize_without_snapshot(
+            request,
+            cap_or_enforce,
+            &format!(
+                "the inventory is for tenant `{}`, the bundle for `{}`",
+                inventory.tenant_id, c.manifest.tenant
+            ),
+        );
+    }
     let Some(m) = c
         .managers
         .iter()
@@ -146,7 +168,7 @@ pub fn authorize(
     // The guard floor and the policy's guards for this manager.
     let manager = &c.managers[m as usize];
     let mut floor = decision(Verdict::Allow, "allowed by policy", None);
-    if manager.capabilities.guarded {
+    if manager.capabilities.guarded || crate::floor::is_guarded(c.str(manager.id)) {
         floor = decision(
             Verdict::NeedsConfirmation,
             format!(
@@ -198,19 +220,53 @@ pub fn authorize(
         return decision(Verdict::Deny, format!("`{action}` needs a package"), None);
     };
     let scheme = bundle.scheme(m);
-    let name = normalize_name(scheme, package);
+    // Decide on the manager's canonical name (tap prefixes, extras, `@version`, PEP 503); a
+    // name that cannot be made canonical is refused, never allowed.
+    let requested = match canonical_request(&request.manager, scheme, package) {
+        Ok(r) => r,
+        Err(why) => return refuse(&e, format!("cannot read the package name: {why}")),
+    };
+    let to = match (requested.version.as_deref(), request.to.as_deref()) {
+        (Some(v), Some(t)) if canonical_version(v) != canonical_version(t) => {
+            return refuse(
+                &e,
+                format!("the package names version `{v}` but `to` is `{t}`"),
+            )
+        }
+        (Some(v), _) => Some(v),
+        (None, t) => t,
+    };
+    let name = requested.name;
     let installed = inventoried.and_then(|x| {
         x.packages
             .iter()
             .find(|p| normalize_name(scheme, &p.name) == name)
     });
-    let objection = objection(&mut e, m, &name, installed, action, request.to.as_deref());
+    let objection = objection(&mut e, m, &name, installed, action, to);
     let blocker = if action == Action::Upgrade {
         blocking_final_deny(&mut e, m, inventoried)
     } else {
         None
     };
     combine(&e, floor, objection.or(blocker))
+}
+
+/// A request the runtime cannot read: denied if any policy on the device could enforce,
+/// otherwise sent for confirmation; never allowed.
+fn refuse(e: &Evaluator<'_>, reason: String) -> Decision {
+    let strictest = e
+        .content()
+        .policies
+        .iter()
+        .map(|p| e.effective_mode(p.mode))
+        .max()
+        .unwrap_or(Mode::Enforce);
+    let verdict = if strictest == Mode::Enforce {
+        Verdict::Deny
+    } else {
+        Verdict::NeedsConfirmation
+    };
+    decision(verdict, reason, None)
 }
 
 /// The mode of the objecting rule's policy turns an objection into a verdict.
@@ -258,7 +314,9 @@ fn objection(
 ) -> Option<Objection> {
     let c = e.content();
     let scheme = e.bundle().scheme(m);
-    let target = to.and_then(|v| scheme.parse_version(v).ok());
+    // Versions as managers accept them (`v1.29.0`, `=3.3.6`) are read as the plain version.
+    let target = to.and_then(|v| scheme.parse_version(canonical_version(v)).ok());
+    let unreadable = to.filter(|_| target.is_none());
     let (rules, pins) = e.applicable(m, name);
     let constraint_text = |r: u32| c.rules[r as usize].constraint.map_or("", |x| c.str(x));
     let b = e.bundle();
@@ -318,13 +376,17 @@ fn objection(
     if unknown_version {
         if let Some(&i) = d.undecided.first() {
             let r = rules[i];
-            return Objection::unverifiable(
-                format!(
-                    "`{name}` is denied in `{}` and the request names no version (`to`)",
-                    constraint_text(r)
+            let range = constraint_text(r);
+            return match unreadable {
+                Some(v) => Objection::new(
+                    format!("`{v}` is not a version {scheme} can read, and `{name}` is denied in `{range}`"),
+                    r,
                 ),
-                r,
-            );
+                None => Objection::unverifiable(
+                    format!("`{name}` is denied in `{range}` and the request names no version (`to`)"),
+                    r,
+                ),
+            };
         }
     }
     let winner = d.winner.map(|i| rules[i]);
@@ -342,13 +404,17 @@ fn objection(
                         !upward_from.is_some_and(|cur| con.holds_for_all_above(cur))
                     }) =>
             {
-                return Objection::unverifiable(
-                    format!(
-                        "`{name}` must be in `{}` and the request names no version (`to`)",
-                        constraint_text(w)
+                let range = constraint_text(w);
+                return match unreadable {
+                    Some(v) => Objection::new(
+                        format!("`{v}` is not a version {scheme} can read, and `{name}` must be in `{range}`"),
+                        w,
                     ),
-                    w,
-                );
+                    None => Objection::unverifiable(
+                        format!("`{name}` must be in `{range}` and the request names no version (`to`)"),
+                        w,
+                    ),
+                };
             }
             RuleKind::Require | RuleKind::Allow
                 if installs_version && rule.constraint.is_some() && in_range(w) == Some(false) =>
@@ -376,11 +442,29 @@ fn objection(
             // one (the plan's `to`); any other version moves it off its pin.
             Action::Install if installed.is_none() && to.is_none() => {}
             Action::Upgrade | Action::Downgrade | Action::Install | Action::Pin => {
-                let holds = match (&target, b.constraint(pin)) {
+                let con = b.constraint(pin);
+                let holds = match (&target, con) {
                     (Some(v), Some(con)) => con.matches(v) == Some(true),
                     _ => false,
                 };
-                if !(holds || (action == Action::Pin && to.is_none())) {
+                // An upgrade without a version stays on a pin it cannot leave (`>= 1.2` from
+                // 1.5); otherwise the user confirms the version it reaches.
+                let stays = unknown_version
+                    && unreadable.is_none()
+                    && upward_from
+                        .zip(con)
+                        .is_some_and(|(cur, con)| con.holds_for_all_above(cur));
+                let pinning_installed = action == Action::Pin && to.is_none();
+                if !(holds || stays || pinning_installed) {
+                    if unknown_version && unreadable.is_none() {
+                        return Objection::unverifiable(
+                            format!(
+                                "`{name}` is pinned to `{}` and the request names no version (`to`)",
+                                constraint_text(pin)
+                            ),
+                            pin,
+                        );
+                    }
                     return Objection::new(format!("pinned to `{}`", constraint_text(pin)), pin);
                 }
             }

@@ -23,6 +23,9 @@ use std::sync::Arc;
 
 /// An inventory older than this (relative to the evaluation time) makes the record unknown.
 pub const STALE_AFTER_SECONDS: i64 = 7 * 24 * 3600;
+/// How far in the future an inventory may be dated (clocks of the agent and the runtime may
+/// disagree a little); beyond it the record is unknown: a future date never counts as fresh.
+pub const CLOCK_SKEW_SECONDS: i64 = 5 * 60;
 
 /// Evaluates `inventory` against `bundle` at `now` (Unix seconds).
 pub fn evaluate(bundle: &VerifiedBundle, inventory: &Inventory, now: i64) -> ComplianceRecord {
@@ -398,6 +401,19 @@ impl<'a> Evaluator<'a> {
                 message: format!(
                     "the inventory was collected at {}, more than 7 days before the evaluation",
                     timestamp(self.inv.collected_at)
+                ),
+                manager: None,
+                package: None,
+                rule: None,
+            });
+        }
+        if self.inv.collected_at.saturating_sub(self.now) > CLOCK_SKEW_SECONDS {
+            self.unknown.push(UnknownReason {
+                code: UnknownCode::FutureInventory,
+                message: format!(
+                    "the inventory is dated {}, after the evaluation at {}: a clock is wrong",
+                    timestamp(self.inv.collected_at),
+                    timestamp(self.now)
                 ),
                 manager: None,
                 package: None,

@@ -158,6 +158,54 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     text.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
+/// How deep a fact value may nest (lists of maps of lists …).
+pub const MAX_FACT_DEPTH: usize = 16;
+
+/// A fact value for conditions. A list or map longer than a condition may iterate
+/// ([`MAX_COLLECTION`]) or nested deeper than [`MAX_FACT_DEPTH`] is an error with its JSON
+/// path: cutting it would turn `"wget" in device.facts["blocklist"]` silently false.
+fn fact_value(v: &Json, path: &str, depth: usize) -> Result<Value, InventoryError> {
+    if depth > MAX_FACT_DEPTH {
+        return err(path, format!("nested deeper than {MAX_FACT_DEPTH} levels"));
+    }
+    Ok(match v {
+        Json::Array(a) => {
+            if a.len() > MAX_COLLECTION {
+                return err(
+                    path,
+                    format!(
+                        "{} entries, more than the {MAX_COLLECTION} a condition can read",
+                        a.len()
+                    ),
+                );
+            }
+            let mut items = Vec::with_capacity(a.len());
+            for (i, x) in a.iter().enumerate() {
+                items.push(fact_value(x, &format!("{path}[{i}]"), depth + 1)?);
+            }
+            Value::List(std::sync::Arc::new(items))
+        }
+        Json::Object(o) => {
+            if o.len() > MAX_COLLECTION {
+                return err(
+                    path,
+                    format!(
+                        "{} entries, more than the {MAX_COLLECTION} a condition can read",
+                        o.len()
+                    ),
+                );
+            }
+            let mut map = BTreeMap::new();
+            for (k, x) in o {
+                let at = format!("{path}[{}]", Json::from(k.as_str()));
+                map.insert(k.clone(), fact_value(x, &at, depth + 1)?);
+            }
+            Value::Map(std::sync::Arc::new(map))
+        }
+        other => Value::from_json(other),
+    })
+}
+
 impl Inventory {
     pub fn from_json_str(text: &str) -> Result<Inventory, InventoryError> {
         let json: Json = serde_json::from_str(text).map_err(|e| InventoryError {
@@ -222,9 +270,12 @@ impl Inventory {
                         format!("more than {MAX_COLLECTION} facts"),
                     );
                 }
-                o.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect()
+                let mut facts = BTreeMap::new();
+                for (k, v) in o {
+                    let path = format!("$.device.facts[{}]", serde_json::Value::from(k.as_str()));
+                    facts.insert(k.clone(), fact_value(v, &path, 0)?);
+                }
+                facts
             }
         };
         let device = Device {

@@ -27,6 +27,7 @@ pub mod enforce;
 pub mod eval;
 pub mod events;
 pub mod facts;
+pub mod floor;
 pub mod inventory;
 pub mod load;
 pub mod package;

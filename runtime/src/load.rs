@@ -303,6 +303,13 @@ fn verify(
         if !s_ok(mgr.id) {
             return invalid(format!("manager {i}: index out of range"));
         }
+        // The safety floor is the runtime's own: a bundle cannot unguard an OS update.
+        if crate::floor::is_guarded(content.str(mgr.id)) && !mgr.capabilities.guarded {
+            return invalid(format!(
+                "manager {i} (`{}`) is a guarded action by the runtime's safety floor, but the bundle says it is not",
+                content.str(mgr.id)
+            ));
+        }
         schemes.push(mgr.scheme);
     }
     for (i, p) in content.policies.iter().enumerate() {

@@ -189,6 +189,8 @@ vocabulary! {
         TenantMismatch = 6, "tenant_mismatch";
         IncomparableVersion = 7, "incomparable_version";
         NoValidSnapshot = 8, "no_valid_snapshot";
+        /// Collected later than the evaluation time, beyond the clock-skew allowance.
+        FutureInventory = 9, "future_inventory";
     }
 }
 

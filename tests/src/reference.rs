@@ -492,6 +492,9 @@ pub fn evaluate(
     if now.saturating_sub(inventory.collected_at) > 7 * 24 * 3600 {
         r.unknown.push(json!({"code": "stale_inventory"}));
     }
+    if inventory.collected_at.saturating_sub(now) > 300 {
+        r.unknown.push(json!({"code": "future_inventory"}));
+    }
     r.run();
     r.finish()
 }

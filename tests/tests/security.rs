@@ -1,0 +1,308 @@
+//! Issue 9: the agent cannot be talked into `allow`ing what the policy forbids. One regression
+//! test per bypass, against the example organisation and its devices, through the real CLI.
+
+mod common;
+use common::hpl;
+
+const AT: &str = "2026-11-29T02:00:00Z";
+
+/// `hpl authorize` on an example device: (exit code, decision JSON).
+fn authorize(device: &str, action: &str) -> (i32, serde_json::Value) {
+    let inventory = format!("../examples/devices/{device}.json");
+    let (exit, out, err) = hpl(&[
+        "authorize",
+        "--policy",
+        "../examples/acme",
+        "--inventory",
+        &inventory,
+        "--action",
+        action,
+        "--at",
+        AT,
+    ]);
+    assert!(err.is_empty(), "{err}");
+    (exit, serde_json::from_str(&out).expect("decision JSON"))
+}
+
+fn verdict(device: &str, action: &str) -> String {
+    let (_, d) = authorize(device, action);
+    d["decision"].as_str().expect("decision").to_string()
+}
+
+// 1. Name spelling: every requested name is put in its manager's canonical form first.
+#[test]
+fn tap_prefixes_extras_specifiers_and_versions_in_names_do_not_bypass_rules() {
+    for (device, action) in [
+        (
+            "security-lab",
+            r#"{"action":"install","manager":"homebrew_formula","package":"homebrew/core/john-jumbo"}"#,
+        ),
+        (
+            "platform-noncompliant",
+            r#"{"action":"upgrade","manager":"homebrew_formula","package":"homebrew/core/terraform","to":"1.10.0"}"#,
+        ),
+        (
+            "platform-noncompliant",
+            r#"{"action":"uninstall","manager":"homebrew_formula","package":"homebrew/core/terraform"}"#,
+        ),
+        (
+            "contractor-web",
+            r#"{"action":"install","manager":"homebrew_cask","package":"homebrew/cask/docker"}"#,
+        ),
+        (
+            "platform-noncompliant",
+            r#"{"action":"install","manager":"pip","package":"ctx[extra]"}"#,
+        ),
+        (
+            "platform-noncompliant",
+            r#"{"action":"install","manager":"pip","package":"ctx==0.1.2"}"#,
+        ),
+        (
+            "platform-noncompliant",
+            r#"{"action":"install","manager":"npm","package":"event-stream@3.3.6"}"#,
+        ),
+    ] {
+        assert_ne!(verdict(device, action), "allow", "{device} {action}");
+    }
+    // The plain spelling decides the same way (the final denies here are in assist mode).
+    assert_eq!(
+        verdict(
+            "security-lab",
+            r#"{"action":"install","manager":"homebrew_formula","package":"homebrew/core/john-jumbo"}"#
+        ),
+        verdict(
+            "security-lab",
+            r#"{"action":"install","manager":"homebrew_formula","package":"john-jumbo"}"#
+        )
+    );
+    // A name that cannot be made canonical is refused with the reason.
+    let (exit, d) = authorize(
+        "platform-noncompliant",
+        r#"{"action":"install","manager":"homebrew_formula","package":"evil/tap/terraform"}"#,
+    );
+    assert_eq!(exit, 6, "{d}");
+    assert!(d["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("third-party tap")));
+    // A name that carries one version and a `to` of another is refused.
+    let (exit, _) = authorize(
+        "platform-noncompliant",
+        r#"{"action":"install","manager":"npm","package":"left-pad@1.3.0","to":"1.2.0"}"#,
+    );
+    assert_eq!(exit, 6);
+}
+
+// 3. An unreadable `to` never turns range checks off.
+#[test]
+fn versions_are_normalised_and_an_unreadable_target_is_never_allowed_under_a_range() {
+    for to in ["1.29.0", "v1.29.0", "latest"] {
+        let action = format!(
+            r#"{{"action":"upgrade","manager":"homebrew_formula","package":"kubectl","to":"{to}"}}"#
+        );
+        let (exit, d) = authorize("platform-noncompliant", &action);
+        assert_eq!(exit, 6, "{to}: {d}");
+        assert!(
+            d["reason"].as_str().is_some_and(|r| r.contains(to)),
+            "the reason names the version: {d}"
+        );
+    }
+    // Read as the manager reads it, `v1.31.0` is inside the range.
+    assert_eq!(
+        verdict(
+            "platform-noncompliant",
+            r#"{"action":"upgrade","manager":"homebrew_formula","package":"kubectl","to":"v1.31.0"}"#
+        ),
+        "allow"
+    );
+    for to in ["3.3.6", "v3.3.6", "=3.3.6"] {
+        let action = format!(
+            r#"{{"action":"install","manager":"npm","package":"event-stream","to":"{to}"}}"#
+        );
+        assert_ne!(verdict("platform-noncompliant", &action), "allow", "{to}");
+    }
+}
+
+// 4. An expired bundle and an MDM configuration of another tenant are no valid snapshot.
+#[test]
+fn expiry_and_tenant_mean_no_valid_snapshot_for_authorize() {
+    let dir = std::env::temp_dir().join(format!("hpl-security-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = dir.join("k");
+    let bundle = dir.join("b.hplb");
+    let (code, _, err) = hpl(&["keygen", "--out", key.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = hpl(&[
+        "build",
+        "../examples/acme",
+        "-o",
+        bundle.to_str().expect("utf-8"),
+        "--sign-key",
+        key.to_str().expect("utf-8"),
+        "--issued-at",
+        "2026-06-01T00:00:00Z",
+        "--expires-in",
+        "30d",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let public = std::fs::read_to_string(dir.join("k.pub")).expect("pub");
+    let action = r#"{"action":"install","manager":"homebrew_formula","package":"jq"}"#;
+    let ask = |config: &str, at: &str| {
+        let path = dir.join("mdm.json");
+        std::fs::write(&path, config).expect("config");
+        let (exit, out, err) = hpl(&[
+            "authorize",
+            "--bundle",
+            bundle.to_str().expect("utf-8"),
+            "--config",
+            path.to_str().expect("utf-8"),
+            "--inventory",
+            "../examples/devices/design-compliant.json",
+            "--action",
+            action,
+            "--at",
+            at,
+        ]);
+        assert!(err.is_empty(), "{err}");
+        (exit, out)
+    };
+    let acme = format!(
+        r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{}"}}]}}"#,
+        public.trim()
+    );
+    let other = acme.replace("\"acme\"", "\"globex\"");
+    // Valid: allowed. Months after expiry: denied. Another tenant's configuration: denied.
+    assert_eq!(ask(&acme, "2026-06-10T00:00:00Z").0, 0);
+    let (exit, out) = ask(&acme, AT);
+    assert_eq!(exit, 6, "{out}");
+    assert!(
+        out.contains("no_valid_snapshot") && out.contains("expired"),
+        "{out}"
+    );
+    let (exit, out) = ask(&other, "2026-06-10T00:00:00Z");
+    assert_eq!(exit, 6, "{out}");
+    assert!(
+        out.contains("no_valid_snapshot") && out.contains("globex"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// 5. The guarded floor is the runtime's own: a bundle cannot unguard OS updates.
+#[test]
+fn a_bundle_that_unguards_a_guarded_manager_is_rejected_at_load() {
+    use ed25519_dalek::{Signer, SigningKey};
+    use hpl_runtime::bundle::{decode_content, encode, sign_bundle, SigningInput};
+    use hpl_runtime::load::{key_id, load, open_envelope, LoadError, TrustedKeys};
+    let files = hpl_compiler::driver::load_files(&[std::path::PathBuf::from("../examples/acme")])
+        .expect("examples");
+    let analysis =
+        hpl_compiler::analyze_sources(files, hpl_compiler::check::CheckOptions::default());
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let options = hpl_compiler::lower::BuildOptions {
+        bundle_version: 1,
+        issued_at: 1_795_900_000,
+        expires_at: None,
+        root: None,
+    };
+    let bytes = hpl_compiler::build::build_bundle(&analysis, &options, &[&key]).expect("build");
+    let mut content =
+        decode_content(open_envelope(&bytes).expect("envelope").0, 0).expect("decode");
+    let os = content
+        .managers
+        .iter()
+        .position(|m| content.strings[m.id as usize] == "softwareupdate")
+        .expect("softwareupdate");
+    content.managers[os].capabilities.guarded = false;
+    let sign = |hash: &[u8; 32]| key.sign(hash).to_bytes();
+    let resigned = sign_bundle(
+        &encode(&content),
+        &[SigningInput {
+            key_id: key_id(key.verifying_key().as_bytes()),
+            sign: &sign,
+        }],
+    );
+    let mut keys = TrustedKeys::new();
+    keys.add(key.verifying_key().as_bytes()).expect("key");
+    match load(&resigned, &keys) {
+        Err(LoadError::Invalid { what }) => assert!(what.contains("safety floor"), "{what}"),
+        other => panic!(
+            "expected the bundle to be rejected, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
+fn inventory_with(facts: serde_json::Value, collected_at: &str) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "hpl.inventory.v1", "tenant_id": "acme", "device_id": "D",
+        "collected_at": collected_at,
+        "device": {"arch": "arm64", "os": {"name": "macos", "version": "15.3.2"}, "facts": facts},
+        "managers": [{"id": "homebrew_formula", "packages": [{"name": "wget", "versions": ["1.25.0"]}]}],
+    })
+}
+
+// 7. A fact list longer than a condition can read is an error with its path, never cut.
+#[test]
+fn over_long_fact_lists_are_inventory_errors_not_a_silent_false() {
+    let mut list: Vec<String> = (0..1_500).map(|i| format!("pkg{i}")).collect();
+    list.push("wget".into());
+    let inv = inventory_with(
+        serde_json::json!({"blocklist": list}),
+        "2026-11-29T00:00:00Z",
+    );
+    let e = hpl_runtime::inventory::Inventory::from_json(&inv).expect_err("too long");
+    let text = e.to_string();
+    assert!(text.contains("$.device.facts[\"blocklist\"]"), "{text}");
+    assert!(text.contains("1501 entries"), "{text}");
+    // Nested too deep is an error too.
+    let mut deep = serde_json::json!(1);
+    for _ in 0..40 {
+        deep = serde_json::json!([deep]);
+    }
+    let inv = inventory_with(serde_json::json!({"deep": deep}), "2026-11-29T00:00:00Z");
+    assert!(hpl_runtime::inventory::Inventory::from_json(&inv).is_err());
+    // At the limit it is read whole.
+    let list: Vec<String> = (0..1_024).map(|i| format!("pkg{i}")).collect();
+    let inv = inventory_with(
+        serde_json::json!({"blocklist": list}),
+        "2026-11-29T00:00:00Z",
+    );
+    assert!(hpl_runtime::inventory::Inventory::from_json(&inv).is_ok());
+}
+
+// 15. An inventory dated in the future is not fresh: beyond the clock-skew allowance it is
+// unknown with a reason.
+#[test]
+fn an_inventory_from_the_future_is_unknown() {
+    let text = std::fs::read_to_string("../examples/devices/design-compliant.json").expect("read");
+    let mut inv: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let dir = std::env::temp_dir().join(format!("hpl-security-future-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut eval = |collected_at: &str| {
+        inv["collected_at"] = serde_json::json!(collected_at);
+        let path = dir.join(format!("inv-{}.json", collected_at.replace(':', "-")));
+        std::fs::write(&path, inv.to_string()).expect("write");
+        let (exit, out, err) = hpl(&[
+            "eval",
+            "--policy",
+            "../examples/acme",
+            "--inventory",
+            path.to_str().expect("utf-8"),
+            "--at",
+            AT,
+            "--format",
+            "json",
+        ]);
+        assert!(err.is_empty(), "{err}");
+        (exit, out)
+    };
+    // The device is compliant when its inventory is fresh, and a minute of skew is fine ...
+    assert_eq!(eval("2026-11-29T01:30:00Z").0, 0);
+    assert_eq!(eval("2026-11-29T02:01:00Z").0, 0);
+    // ... but dated years ahead it is unknown, with the reason.
+    let (exit, out) = eval("2999-01-01T00:00:00Z");
+    assert_eq!(exit, 4, "{out}");
+    assert!(out.contains("future_inventory"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
