@@ -282,7 +282,7 @@ pub fn verify(args: &VerifyArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<
     let Some(keys) = trusted_keys(&args.key, err)? else {
         return Ok(Exit::Usage);
     };
-    let bytes = match std::fs::read(bundle) {
+    let bytes = match crate::io::read_bundle(bundle) {
         Ok(b) => b,
         Err(e) => {
             writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
@@ -313,7 +313,7 @@ pub fn verify(args: &VerifyArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<
 
 pub fn inspect(args: &InspectArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
     let (bundle, disasm) = (args.bundle.as_path(), args.disasm);
-    let bytes = match std::fs::read(bundle) {
+    let bytes = match crate::io::read_bundle(bundle) {
         Ok(b) => b,
         Err(e) => {
             writeln!(err, "error: cannot read {}: {e}", bundle.display())?;

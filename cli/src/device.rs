@@ -205,7 +205,7 @@ fn open_device(
         let Some(keys) = keys_for(config.as_ref(), &source.keys, err)? else {
             return Ok(None);
         };
-        let bytes = match std::fs::read(bundle) {
+        let bytes = match crate::io::read_bundle(bundle) {
             Ok(b) => b,
             Err(e) => {
                 writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
@@ -365,7 +365,7 @@ pub fn snapshot_install(args: &InstallArgs, out: Out<'_>, err: Out<'_>) -> std::
     let Some(store) = open_store(store_dir, config.as_ref(), keys, err)? else {
         return Ok(Exit::Failure);
     };
-    let bytes = match std::fs::read(bundle) {
+    let bytes = match crate::io::read_bundle(bundle) {
         Ok(b) => b,
         Err(e) => {
             writeln!(err, "error: cannot read {}: {e}", bundle.display())?;

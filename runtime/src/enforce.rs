@@ -243,8 +243,15 @@ pub fn authorize(
             .find(|p| normalize_name(scheme, &p.name) == name)
     });
     let objection = objection(&mut e, m, &name, installed, action, to);
-    let blocker = if action == Action::Upgrade {
-        blocking_final_deny(&mut e, m, inventoried)
+    // An installed, finally denied package blocks upgrades of its manager — except the
+    // upgrade of a finally denied package itself: moving it out of its range resolves it (the
+    // objection above still checks where the upgrade lands).
+    let resolves_final_deny = installed.is_some_and(|p| {
+        let (rules, _) = e.applicable(m, &name);
+        e.decision(&rules, Some(p), None).final_deny.is_some()
+    });
+    let blocker = if action == Action::Upgrade && !resolves_final_deny {
+        blocking_final_deny(&mut e, m, inventoried, Some(&name))
     } else {
         None
     };
@@ -493,11 +500,15 @@ fn blocking_final_deny(
     e: &mut Evaluator<'_>,
     m: u32,
     inventoried: Option<&crate::inventory::ManagerInventory>,
+    except: Option<&str>,
 ) -> Option<Objection> {
     let inv = inventoried?;
     let scheme = e.bundle().scheme(m);
     for p in &inv.packages {
         let name = normalize_name(scheme, &p.name);
+        if except == Some(name.as_str()) {
+            continue;
+        }
         let (rules, _) = e.applicable(m, &name);
         if let Some(f) = e.decision(&rules, Some(p), None).final_deny {
             return Objection::new(
@@ -520,7 +531,7 @@ fn upgrade_all(e: &mut Evaluator<'_>, m: u32, packages: &[Package], floor: Decis
         .managers
         .iter()
         .find(|x| x.packages.as_ptr() == packages.as_ptr());
-    if let Some(block) = blocking_final_deny(e, m, inventoried) {
+    if let Some(block) = blocking_final_deny(e, m, inventoried, None) {
         return combine(e, floor, Some(block));
     }
     let scheme = e.bundle().scheme(m);

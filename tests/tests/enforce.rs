@@ -319,11 +319,22 @@ fn the_store_keeps_the_last_valid_snapshot_through_crashes_tampering_and_old_or_
     ));
     assert!(store.install(&b.bundle(5, Some(NOW + 3600)), NOW).is_ok());
     assert_eq!(active_version(&store, NOW), Some(5));
+    // Issue 9 (11): after the newest expires there is no valid snapshot — never the older 3 —
+    // and replaying 3 (or any version up to 5) is refused by the high-water mark.
     assert_eq!(
         active_version(&store, NOW + 7200),
-        Some(3),
-        "after expiry the last valid snapshot is active"
+        None,
+        "an expired newest bundle is no valid snapshot"
     );
+    assert_eq!(
+        store.install(&b.bundle(3, None), NOW + 7200).err(),
+        Some(Rejection::NotNewer {
+            version: 3,
+            active: 5
+        })
+    );
+    assert!(store.install(&b.bundle(6, None), NOW + 7200).is_ok());
+    assert_eq!(active_version(&store, NOW + 7200), Some(6));
     // Another tenant's bundle.
     let other = SnapshotStore::open(&dir, b.keys(), Some("globex".into())).expect("store");
     assert!(matches!(
@@ -331,7 +342,16 @@ fn the_store_keeps_the_last_valid_snapshot_through_crashes_tampering_and_old_or_
         Err(Rejection::WrongTenant { .. })
     ));
 
-    assert_eq!(store.clean(), 2, "the two temporary files are cleaned");
+    // Issue 9 (13): installs clean the temporary files of dead writers.
+    assert!(
+        !dir.join(".bundle-00000000000000000009.hplb.tmp-1-1")
+            .exists()
+            && !dir
+                .join(".bundle-00000000000000000010.hplb.tmp-1-2")
+                .exists(),
+        "the two temporary files are cleaned"
+    );
+    assert_eq!(store.clean(), 0);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -356,7 +376,16 @@ fn two_writers_at_once_leave_the_newest_valid_snapshot() {
     assert_eq!(active_version(&store, NOW), Some(8));
     assert_eq!(store.clean(), 0, "no temporary file is left behind");
     for entry in std::fs::read_dir(&dir).expect("dir") {
-        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("high-water-") || name == ".install.lock" {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read");
         assert!(
             hpl_runtime::load::load(&bytes, &b.keys()).is_ok(),
             "every file in the store is a complete bundle"
@@ -500,4 +529,118 @@ fn every_event_type_has_every_required_field_typed() {
         );
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Runs `f` on another thread and fails if it does not finish in time (a hang is a failure,
+/// not a stuck test run).
+fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(seconds))
+        .expect("finished in time")
+}
+
+// Issue 9 (12): special files named like bundles neither hang the store nor exhaust memory.
+#[cfg(unix)]
+#[test]
+fn fifos_and_links_in_the_store_are_skipped_without_blocking() {
+    let b = Builder::new();
+    let dir = temp("special");
+    let store = SnapshotStore::open(&dir, b.keys(), Some("acme".into())).expect("store");
+    assert!(store.install(&b.bundle(3, None), NOW).is_ok());
+    let fifo = dir.join("bundle-00000000000000000009.hplb");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", dir.join("bundle-00000000000000000010.hplb"))
+        .expect("link");
+    let keys = b.keys();
+    let (active, installed) = within(20, {
+        let dir = dir.clone();
+        let bytes = b.bundle(4, None);
+        move || {
+            let store = SnapshotStore::open(&dir, keys, Some("acme".into())).expect("store");
+            let active = store
+                .active(NOW)
+                .map(|b| b.content().manifest.bundle_version);
+            let installed = store
+                .install(&bytes, NOW)
+                .map(|b| b.content().manifest.bundle_version);
+            (active, installed)
+        }
+    });
+    assert_eq!(active, Some(3));
+    assert_eq!(installed, Ok(4));
+    // The same reader refuses a link and a FIFO given directly (as `hpl snapshot install` gets them).
+    use hpl_runtime::store::{read_regular_file, MAX_BUNDLE_BYTES};
+    let (link, fifo_read) = within(20, move || {
+        (
+            read_regular_file(
+                &dir.join("bundle-00000000000000000010.hplb"),
+                MAX_BUNDLE_BYTES,
+            )
+            .is_err(),
+            read_regular_file(&fifo, MAX_BUNDLE_BYTES).is_err(),
+        )
+    });
+    assert!(link && fifo_read);
+}
+
+// Issue 9 (13): temporary files of dead writers are removed; a live writer's file stays.
+#[test]
+fn installs_clean_the_temporary_files_of_dead_writers_only() {
+    let b = Builder::new();
+    let dir = temp("leak");
+    let store = SnapshotStore::open(&dir, b.keys(), Some("acme".into())).expect("store");
+    // Thirty writers killed mid-write leave thirty partial files.
+    for i in 0..30 {
+        std::fs::write(
+            dir.join(format!(".bundle-00000000000000000007.hplb.tmp-99999-{i}")),
+            &b.bundle(7, None)[..200],
+        )
+        .expect("write");
+    }
+    // A writer at work holds its file locked.
+    let live = dir.join(".bundle-00000000000000000008.hplb.tmp-1-1");
+    let held = std::fs::File::create(&live).expect("create");
+    held.lock().expect("lock");
+    assert!(store.install(&b.bundle(3, None), NOW).is_ok());
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert_eq!(left, [".bundle-00000000000000000008.hplb.tmp-1-1"]);
+    drop(held);
+    assert_eq!(store.clean(), 1);
+}
+
+// Issue 9 (11): the high-water mark survives the store being reopened and bundles removed.
+#[test]
+fn the_high_water_mark_outlives_the_files() {
+    let b = Builder::new();
+    let dir = temp("mark");
+    let store = SnapshotStore::open(&dir, b.keys(), Some("acme".into())).expect("store");
+    assert!(store.install(&b.bundle(3, None), NOW).is_ok());
+    assert!(store.install(&b.bundle(10, None), NOW).is_ok());
+    std::fs::remove_file(dir.join("bundle-00000000000000000010.hplb")).expect("remove");
+    let store = SnapshotStore::open(&dir, b.keys(), Some("acme".into())).expect("store");
+    assert_eq!(
+        active_version(&store, NOW),
+        None,
+        "below the mark is no valid snapshot"
+    );
+    assert!(matches!(
+        store.install(&b.bundle(7, None), NOW),
+        Err(Rejection::NotNewer {
+            version: 7,
+            active: 10
+        })
+    ));
+    assert!(store.install(&b.bundle(11, None), NOW).is_ok());
+    assert_eq!(active_version(&store, NOW), Some(11));
 }
