@@ -116,7 +116,12 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// The largest policy file read (a 10,000-rule policy is about 320 kB).
+pub const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Every `.hpl` file under the given paths (files are taken as they are), in a stable order.
+/// Directory links are followed once: a link that leads back to a directory being walked is
+/// a cycle, reported as an error rather than walked for ever.
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for path in paths {
@@ -125,7 +130,8 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
             error,
         })?;
         if meta.is_dir() {
-            walk(path, &mut out)?;
+            let mut walking = Vec::new();
+            walk(path, &mut walking, &mut out)?;
         } else {
             out.push(path.clone());
         }
@@ -135,27 +141,49 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+/// `walking`: the real paths of the directories from the root down to `dir`.
+fn walk(dir: &Path, walking: &mut Vec<PathBuf>, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let real = std::fs::canonicalize(dir).map_err(|error| LoadError {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    if let Some(first) = walking.iter().find(|p| **p == real) {
+        return Err(LoadError {
+            path: dir.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a directory link cycle: it leads back to {}",
+                    first.display()
+                ),
+            ),
+        });
+    }
+    walking.push(real);
     let entries = std::fs::read_dir(dir).map_err(|error| LoadError {
         path: dir.to_path_buf(),
         error,
     })?;
+    let mut paths = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|error| LoadError {
             path: dir.to_path_buf(),
             error,
         })?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
+        if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
+        paths.push(entry.path());
+    }
+    paths.sort();
+    for path in paths {
         if path.is_dir() {
-            walk(&path, out)?;
+            walk(&path, walking, out)?;
         } else if path.extension().is_some_and(|e| e == "hpl") {
             out.push(path);
         }
     }
+    walking.pop();
     Ok(())
 }
 
@@ -164,10 +192,13 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
     collect_files(paths)?
         .into_iter()
         .map(|path| {
-            let bytes = std::fs::read(&path).map_err(|error| LoadError {
-                path: path.clone(),
-                error,
-            })?;
+            // Only regular files, bounded: a FIFO named `x.hpl` cannot hang the compiler.
+            let bytes = std::fs::canonicalize(&path)
+                .and_then(|real| hpl_runtime::store::read_regular_file(&real, MAX_SOURCE_BYTES))
+                .map_err(|error| LoadError {
+                    path: path.clone(),
+                    error,
+                })?;
             let text = String::from_utf8(bytes).map_err(|e| LoadError {
                 path: path.clone(),
                 error: std::io::Error::new(

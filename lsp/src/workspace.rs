@@ -62,7 +62,14 @@ impl Workspace {
                         match self.disk.get(p) {
                             Some((m, t)) if *m == modified && modified.is_some() => t.clone(),
                             _ => {
-                                let t = std::fs::read_to_string(p).ok()?;
+                                // Regular files only, bounded: a FIFO cannot hang the server.
+                                let real = std::fs::canonicalize(p).ok()?;
+                                let bytes = hpl_runtime::store::read_regular_file(
+                                    &real,
+                                    hpl_compiler::driver::MAX_SOURCE_BYTES,
+                                )
+                                .ok()?;
+                                let t = String::from_utf8(bytes).ok()?;
                                 self.disk.insert(p.clone(), (modified, t.clone()));
                                 t
                             }

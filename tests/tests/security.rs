@@ -306,3 +306,46 @@ fn an_inventory_from_the_future_is_unknown() {
     assert!(out.contains("future_inventory"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// 14. Directory link cycles in a policy directory are an error, not a hang; a FIFO named like
+// a policy file is not read.
+#[cfg(unix)]
+#[test]
+fn link_cycles_and_special_files_in_a_policy_directory_do_not_hang_check() {
+    let dir = std::env::temp_dir().join(format!("hpl-security-cycle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("a/b")).expect("dirs");
+    std::fs::write(dir.join("a/p.hpl"), "tenant acme\n").expect("write");
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("a/b/back")).expect("link");
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("a/b/again")).expect("link");
+    let d = dir.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(hpl(&["check", d.to_str().expect("utf-8")]));
+    });
+    let (exit, _, err) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("check finishes");
+    assert_eq!(exit, 2, "{err}");
+    assert!(err.contains("link cycle"), "{err}");
+    // A FIFO named like a policy file.
+    std::fs::remove_file(dir.join("a/b/back")).expect("rm");
+    std::fs::remove_file(dir.join("a/b/again")).expect("rm");
+    let fifo = dir.join("a/b/q.hpl");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let d = dir.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(hpl(&["check", d.to_str().expect("utf-8")]));
+    });
+    let (exit, _, err) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("check finishes");
+    assert_eq!(exit, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
