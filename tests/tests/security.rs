@@ -349,3 +349,130 @@ fn link_cycles_and_special_files_in_a_policy_directory_do_not_hang_check() {
     assert!(err.contains("not a regular file"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `f` on a thread with a 256 KB stack (less than macOS gives secondary threads).
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .expect("thread")
+        .join()
+        .expect("no stack overflow or panic")
+}
+
+fn codes_of(source: String) -> Vec<String> {
+    let analysis = hpl_compiler::analyze_sources(
+        vec![hpl_compiler::source::SourceFile::new("p.hpl", source)],
+        hpl_compiler::check::CheckOptions::default(),
+    );
+    analysis
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str().to_string())
+        .collect()
+}
+
+fn policy_when(condition: &str) -> String {
+    format!(
+        "tenant acme\npolicy p version 1 {{\n  scope org\n  require brew:jq when {condition}\n}}\n"
+    )
+}
+
+// 8. Deep nesting and long chains are diagnostics, never a stack overflow, at a 256 KB stack.
+#[test]
+fn deep_and_long_conditions_are_diagnostics_on_a_small_stack() {
+    let cases = vec![
+        format!("{}true{}", "(".repeat(2_000), ")".repeat(2_000)),
+        vec!["true"; 5_000].join(" && "),
+        format!("{}true", "!".repeat(5_000)),
+        format!("{} == 5000", vec!["1"; 5_000].join(" + ")),
+        format!("[{}1{}]", "[".repeat(3_000), "]".repeat(3_000)),
+    ];
+    for condition in cases {
+        let source = policy_when(&condition);
+        let codes = on_small_stack(move || codes_of(source));
+        assert!(codes.contains(&"HPL0306".to_string()), "{codes:?}");
+    }
+}
+
+// 8 and 9. At the limits a condition checks, builds, loads and evaluates, all on a small stack.
+#[test]
+fn conditions_at_the_limits_build_and_evaluate_on_a_small_stack() {
+    let nested = format!(
+        "{}device.arch == \"arm64\"{}",
+        "(".repeat(32),
+        ")".repeat(32)
+    );
+    let chain = vec!["device.arch != \"x\""; 120].join(" && ");
+    let ternary = format!("{}true", "false ? false : ".repeat(120));
+    let macros = "device.groups.all(a, device.groups.all(b, device.groups.all(c, device.groups.all(d, a == d))))".to_string();
+    for condition in [nested, chain, ternary, macros] {
+        on_small_stack(move || {
+            let analysis = hpl_compiler::analyze_sources(
+                vec![hpl_compiler::source::SourceFile::new(
+                    "p.hpl",
+                    policy_when(&condition),
+                )],
+                hpl_compiler::check::CheckOptions::default(),
+            );
+            assert!(
+                !analysis.has_errors(),
+                "{condition}: {:?}",
+                analysis.diagnostics
+            );
+            let bundle = hpl_compiler::build::compile_verified(
+                &analysis,
+                &hpl_compiler::lower::BuildOptions {
+                    bundle_version: 1,
+                    issued_at: 1_795_900_000,
+                    expires_at: None,
+                    root: None,
+                },
+            )
+            .expect("builds and verifies");
+            let text = hpl_compiler::fmt::format_source(&policy_when(&condition)).expect("formats");
+            assert!(!text.is_empty());
+            let inv = hpl_runtime::inventory::Inventory::from_json(&inventory_with(
+                serde_json::json!({}),
+                "2026-11-29T00:00:00Z",
+            ))
+            .expect("inventory");
+            let _ = hpl_runtime::eval::evaluate(&bundle, &inv, 1_795_914_000);
+        });
+    }
+}
+
+// 8. The verifier bounds its own recursion: a hand-made program nested deeper than any
+// compiler output is rejected, not a stack overflow.
+#[test]
+fn the_verifier_rejects_deep_nesting_on_a_small_stack() {
+    use hpl_runtime::vm::op::{BRANCH, JUMP, TRUE};
+    // `true ? (true ? (… ? true : true) …) : true`, nested `depth` deep; the operand stack
+    // stays shallow, so only the nesting is at stake.
+    fn nest(depth: usize) -> Vec<u8> {
+        let mut then = vec![TRUE];
+        for _ in 0..depth {
+            let t = then.len() as u32;
+            let mut code = vec![TRUE, BRANCH];
+            code.extend_from_slice(&(5 + t).to_le_bytes());
+            code.extend_from_slice(&(6 + t).to_le_bytes());
+            code.extend_from_slice(&then);
+            code.push(JUMP);
+            code.extend_from_slice(&1u32.to_le_bytes());
+            code.push(TRUE);
+            then = code;
+        }
+        then
+    }
+    let ok = nest(100);
+    let deep = nest(3_000); // 48 KB, inside the 64 KB program limit
+    let (shallow, deep) = on_small_stack(move || {
+        (
+            hpl_runtime::vm::verify(&ok, 0).is_ok(),
+            hpl_runtime::vm::verify(&deep, 0).map(|_| ()),
+        )
+    });
+    assert!(shallow);
+    let e = deep.expect_err("too deep");
+    assert_eq!(e.reason, "blocks nested too deeply");
+}

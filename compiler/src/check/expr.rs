@@ -511,6 +511,23 @@ impl Checker<'_> {
                                 )
                             }
                         };
+                        // The runtime's verifier refuses deeper macro nesting: say so here,
+                        // with the span, rather than fail at `hpl build`.
+                        if self.locals.len() >= hpl_runtime::vm::MAX_MACRO_DEPTH {
+                            self.diagnostics.push(
+                                Diagnostic::new(
+                                    Code::ConditionTooComplex,
+                                    format!(
+                                        "list macros nest at most {} deep",
+                                        hpl_runtime::vm::MAX_MACRO_DEPTH
+                                    ),
+                                    e.span,
+                                    "one macro too many",
+                                )
+                                .help("split the condition, or use fewer nested macros"),
+                            );
+                            return None;
+                        }
                         self.locals.push((var.clone(), elem));
                         let body = self.value(&args[1]);
                         self.locals.pop();

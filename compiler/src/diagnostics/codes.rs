@@ -262,6 +262,20 @@ Example:
 
 Fix: compare it: `when device.arch == \"arm64\"`.";
 
+    ConditionTooComplex = "HPL0306", Error, "condition beyond a runtime limit",
+"A condition must stay within what every device evaluates in bounded time, memory and stack:
+parentheses and lists nested at most 32 deep, at most 256 operators in one expression, and
+list macros (`all`, `exists`, `exists_one`, `filter`, `map`) nested at most 4 deep. The runtime's
+verifier enforces the same limits on every bundle, so a policy that checks also builds and
+loads.
+
+Example:
+
+    when device.groups.all(a, device.groups.all(b, device.groups.all(c,
+         device.groups.all(d, device.groups.all(e, a == e))))))
+
+Fix: split the condition, or write it with fewer nested macros.";
+
     RequireDenyConflict = "HPL0401", Error, "required and denied at the same scope",
 "The same package is required and denied by rules bound to the same scope. Deny wins at
 equal level, so the requirement can never be met and every device of the scope would be

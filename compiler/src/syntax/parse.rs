@@ -110,6 +110,12 @@ fn parse_item(
             let mut parsed = Vec::new();
             for range in stmts {
                 let cx = Cx::chunk(file, text, range.start, range.end);
+                // Bounded before pest runs: its parser (and every later walk) recurses once
+                // per nesting level, and a stack overflow is no diagnostic.
+                if let Some(d) = cx.beyond_limits() {
+                    diagnostics.push(d);
+                    continue;
+                }
                 let parsed_stmt = cx.parse(stmt_entry_for(cx.text)).and_then(|pair| {
                     cx.keyword_alone(&keywords::statements().collect::<Vec<_>>(), pair)
                 });
@@ -158,6 +164,11 @@ fn parse_item(
         }
     }
 }
+
+/// How deep parentheses and lists may nest in one statement.
+pub const MAX_NESTING: usize = 32;
+/// How many operators one statement may have (a flat chain of `&&` nests as deep).
+pub const MAX_OPERATORS: usize = 256;
 
 fn int_out_of_range(span: Span) -> Diagnostic {
     Diagnostic::new(
@@ -258,6 +269,9 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
         late: Default::default(),
         min_literals: Default::default(),
     };
+    if let Some(d) = cx.beyond_limits() {
+        return Err(Box::new(d));
+    }
     let pair = cx.parse(Rule::expr_entry)?;
     let e = cx.expr(pair);
     match cx.take_late().into_iter().next() {
@@ -350,6 +364,73 @@ impl<'a> Cx<'a> {
             late: Default::default(),
             min_literals: Default::default(),
         }
+    }
+
+    /// A statement nested deeper or with more operators than conditions may have
+    /// ([`MAX_NESTING`], [`MAX_OPERATORS`]): `HPL0306` at the place it goes over, found by a
+    /// flat scan (outside strings and comments), so nothing recurses on it.
+    fn beyond_limits(&self) -> Option<Diagnostic> {
+        let bytes = self.text.as_bytes();
+        let (mut depth, mut operators) = (0usize, 0usize);
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match b {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'(' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some(
+                            Diagnostic::new(
+                                Code::ConditionTooComplex,
+                                format!(
+                                    "expression nested too deeply (more than {MAX_NESTING} levels)"
+                                ),
+                                self.span_of(i, i + 1),
+                                "too deep",
+                            )
+                            .help("split the condition into simpler rules"),
+                        );
+                    }
+                }
+                b')' | b']' => depth = depth.saturating_sub(1),
+                b'&' | b'|' | b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'='
+                | b'?' | b':' => {
+                    // `&&`, `==`, `<=` … count once.
+                    let start = i;
+                    while i + 1 < bytes.len() && matches!(bytes[i + 1], b'&' | b'|' | b'=') {
+                        i += 1;
+                    }
+                    operators += 1;
+                    if operators > MAX_OPERATORS {
+                        return Some(
+                            Diagnostic::new(
+                                Code::ConditionTooComplex,
+                                format!(
+                                    "expression too long (more than {MAX_OPERATORS} operators)"
+                                ),
+                                self.span_of(start, i + 1),
+                                "too many operators",
+                            )
+                            .help("split the condition into simpler rules"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
     }
 
     /// The diagnostics found while building the tree, including integer literals that turned

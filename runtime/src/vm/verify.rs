@@ -45,7 +45,15 @@ struct Verifier<'a> {
     code: &'a [u8],
     strings: usize,
     max_stack: usize,
+    /// How many blocks (short-circuit operands, branches, macro bodies) enclose the current
+    /// one: the verifier recurses once per level, so the level is bounded.
+    nesting: usize,
 }
+
+/// The deepest blocks may nest. The compiler's limits (32 levels of parentheses, 256 operators
+/// a statement) stay well inside it; a hand-made program that goes deeper is rejected instead
+/// of taking the verifier's stack.
+pub const MAX_BLOCK_NESTING: usize = 256;
 
 /// Verifies a condition program against a string table of `strings` entries and returns it
 /// with its recomputed stack bound and cost.
@@ -60,6 +68,7 @@ pub fn verify(code: &[u8], strings: usize) -> Result<Program, VerifyError> {
         code,
         strings,
         max_stack: 0,
+        nesting: 0,
     };
     let mut stack = Vec::new();
     let (end, cost) = v.block(0, code.len(), &mut stack, 0)?;
@@ -136,6 +145,22 @@ impl Verifier<'_> {
     /// Verifies `code[start..limit]` as straight-line code with forward jumps; returns where it
     /// ended (at `limit` or at an `END` for macro bodies) and its worst-case cost.
     fn block(
+        &mut self,
+        start: usize,
+        limit: usize,
+        stack: &mut Vec<Kind>,
+        depth: usize,
+    ) -> Result<(usize, u64), VerifyError> {
+        if self.nesting >= MAX_BLOCK_NESTING {
+            return self.err(start, "blocks nested too deeply");
+        }
+        self.nesting += 1;
+        let result = self.block_inner(start, limit, stack, depth);
+        self.nesting -= 1;
+        result
+    }
+
+    fn block_inner(
         &mut self,
         start: usize,
         limit: usize,
