@@ -140,10 +140,18 @@ fn read_config(
     let Some(path) = path else {
         return Ok(Ok(None));
     };
-    let Some(text) = read_text(path, err)? else {
-        return Ok(Err(()));
+    // Bytes, not text: MDM profiles may be binary property lists.
+    let bytes = match hpl_runtime::store::read_regular_file(
+        path,
+        hpl_runtime::config::MAX_CONFIG_BYTES as u64,
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(err, "error: cannot read {}: {e}", path.display())?;
+            return Ok(Err(()));
+        }
     };
-    match ManagedConfig::parse(&text) {
+    match ManagedConfig::parse_bytes(&bytes) {
         Ok(c) => Ok(Ok(Some(c))),
         Err(e) => {
             writeln!(err, "error: {}: {e}", path.display())?;

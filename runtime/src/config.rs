@@ -62,29 +62,42 @@ const RAISING_KEYS: &[&str] = &[
 
 impl ManagedConfig {
     pub fn from_json_str(text: &str) -> Result<ManagedConfig, ConfigError> {
-        let json: Json = serde_json::from_str(text).map_err(|e| ConfigError {
-            key: "$".into(),
-            message: format!("not valid JSON: {e}"),
-        })?;
-        ManagedConfig::from_value(&json)
+        ManagedConfig::from_value(&json_without_duplicates(text)?)
+    }
+
+    /// A property list (XML or binary) with the same keys.
+    pub fn from_plist_bytes(bytes: &[u8]) -> Result<ManagedConfig, ConfigError> {
+        ManagedConfig::from_value(&plist_to_json(bytes)?)
     }
 
     /// An XML property list with the same keys.
     pub fn from_plist_str(text: &str) -> Result<ManagedConfig, ConfigError> {
-        let json = plist::parse(text).map_err(|message| ConfigError {
-            key: "plist".into(),
-            message,
-        })?;
-        ManagedConfig::from_value(&json)
+        ManagedConfig::from_plist_bytes(text.as_bytes())
     }
 
-    /// JSON or plist, by the first non-blank character.
-    pub fn parse(text: &str) -> Result<ManagedConfig, ConfigError> {
-        if text.trim_start().starts_with('<') {
-            ManagedConfig::from_plist_str(text)
-        } else {
-            ManagedConfig::from_json_str(text)
+    /// JSON, an XML plist or a binary plist, by how the bytes begin.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<ManagedConfig, ConfigError> {
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return err("$", format!("larger than {MAX_CONFIG_BYTES} bytes"));
         }
+        let start = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(bytes.len());
+        let rest = &bytes[start..];
+        if rest.starts_with(b"bplist") || rest.starts_with(b"<") {
+            ManagedConfig::from_plist_bytes(bytes)
+        } else {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => ManagedConfig::from_json_str(text),
+                Err(_) => err("$", "neither JSON nor a property list"),
+            }
+        }
+    }
+
+    /// JSON or an XML plist, by the first non-blank character.
+    pub fn parse(text: &str) -> Result<ManagedConfig, ConfigError> {
+        ManagedConfig::parse_bytes(text.as_bytes())
     }
 
     pub fn from_value(json: &Json) -> Result<ManagedConfig, ConfigError> {
@@ -96,6 +109,17 @@ impl ManagedConfig {
                 return err(key, "MDM may only lower what the policy permits (use `mode_cap` to cap the mode); this key would raise it");
             }
         }
+        only_known(
+            o,
+            "",
+            &[
+                "tenant_id",
+                "trusted_keys",
+                "mode_cap",
+                "scope_hints",
+                "check_in_interval_minutes",
+            ],
+        )?;
         let tenant_id = match o.get("tenant_id") {
             Some(Json::String(s)) if !s.is_empty() => s.clone(),
             Some(_) => return err("tenant_id", "expected a non-empty string"),
@@ -117,6 +141,7 @@ impl ManagedConfig {
             let Some(k) = k.as_object() else {
                 return err(&path, "expected an object with `public_key`");
             };
+            only_known(k, &path, &["public_key", "key_id"])?;
             let Some(Json::String(text)) = k.get("public_key") else {
                 return err(&path, "missing `public_key`");
             };
@@ -159,7 +184,10 @@ impl ManagedConfig {
         };
         let device_groups = match o.get("scope_hints") {
             None | Some(Json::Null) => Vec::new(),
-            Some(Json::Object(h)) => strings(h, "device_groups")?,
+            Some(Json::Object(h)) => {
+                only_known(h, "scope_hints", &["device_groups"])?;
+                strings(h, "device_groups")?
+            }
             Some(_) => return err("scope_hints", "expected an object"),
         };
         let check_in_interval_minutes = match o.get("check_in_interval_minutes") {
@@ -215,155 +243,189 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The XML property-list subset managed preferences use: dict, array, key, string, integer,
-/// true, false. Turned into JSON so both forms share one reader.
-mod plist {
-    use serde_json::{Map, Value};
+/// How deep a configuration may nest (it needs 3 levels).
+const MAX_DEPTH: usize = 32;
+/// The largest configuration read (a real one is well under 10 kB).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
-    struct P<'a> {
-        s: &'a str,
-        pos: usize,
-    }
-
-    pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = P { s: text, pos: 0 };
-        p.skip_prolog();
-        p.expect_open("plist")?;
-        let v = p.value()?;
-        p.ws();
-        p.expect_close("plist")?;
-        Ok(v)
-    }
-
-    impl P<'_> {
-        fn ws(&mut self) {
-            loop {
-                let rest = &self.s[self.pos..];
-                let trimmed = rest.trim_start();
-                self.pos += rest.len() - trimmed.len();
-                if trimmed.starts_with("<!--") {
-                    match trimmed.find("-->") {
-                        Some(i) => self.pos += i + 3,
-                        None => self.pos = self.s.len(),
-                    }
-                } else {
-                    break;
+/// JSON into a value, refusing duplicate keys (serde_json keeps the last silently).
+fn json_without_duplicates(text: &str) -> Result<Json, ConfigError> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Json;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+            Ok(Json::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+            Ok(Json::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+            Ok(Json::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+            Ok(Json::from(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+            Ok(Json::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Json, E> {
+            Ok(Json::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_none<E>(self) -> Result<Json, E> {
+            Ok(Json::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(S)? {
+                out.push(v);
+            }
+            Ok(Json::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(S)?;
+                if out.insert(key.clone(), value).is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key `{key}` is given twice"
+                    )));
                 }
             }
-        }
-
-        fn skip_prolog(&mut self) {
-            loop {
-                self.ws();
-                let rest = &self.s[self.pos..];
-                if rest.starts_with("<?") || rest.starts_with("<!") {
-                    match rest.find('>') {
-                        Some(i) => self.pos += i + 1,
-                        None => {
-                            self.pos = self.s.len();
-                            return;
-                        }
-                    }
-                } else {
-                    return;
-                }
-            }
-        }
-
-        fn tag(&mut self) -> Result<String, String> {
-            self.ws();
-            let rest = &self.s[self.pos..];
-            if !rest.starts_with('<') {
-                return Err(format!("expected a tag at byte {}", self.pos));
-            }
-            let end = rest
-                .find('>')
-                .ok_or_else(|| format!("unclosed tag at byte {}", self.pos))?;
-            let inner = &rest[1..end];
-            self.pos += end + 1;
-            Ok(inner.split_whitespace().next().unwrap_or("").to_string()
-                + if inner.ends_with('/') { "/" } else { "" })
-        }
-
-        fn expect_open(&mut self, name: &str) -> Result<(), String> {
-            let t = self.tag()?;
-            if t == name {
-                Ok(())
-            } else {
-                Err(format!("expected <{name}>, found <{t}>"))
-            }
-        }
-
-        fn expect_close(&mut self, name: &str) -> Result<(), String> {
-            let t = self.tag()?;
-            if t == format!("/{name}") {
-                Ok(())
-            } else {
-                Err(format!("expected </{name}>, found <{t}>"))
-            }
-        }
-
-        fn text(&mut self, name: &str) -> Result<String, String> {
-            let rest = &self.s[self.pos..];
-            let close = format!("</{name}>");
-            let end = rest
-                .find(&close)
-                .ok_or_else(|| format!("missing {close}"))?;
-            let raw = &rest[..end];
-            self.pos += end + close.len();
-            Ok(raw
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&amp;", "&"))
-        }
-
-        fn value(&mut self) -> Result<Value, String> {
-            let t = self.tag()?;
-            match t.as_str() {
-                "dict" => {
-                    let mut map = Map::new();
-                    loop {
-                        self.ws();
-                        if self.s[self.pos..].starts_with("</dict>") {
-                            self.pos += "</dict>".len();
-                            return Ok(Value::Object(map));
-                        }
-                        self.expect_open("key")?;
-                        let key = self.text("key")?;
-                        let v = self.value()?;
-                        map.insert(key, v);
-                    }
-                }
-                "array" => {
-                    let mut items = Vec::new();
-                    loop {
-                        self.ws();
-                        if self.s[self.pos..].starts_with("</array>") {
-                            self.pos += "</array>".len();
-                            return Ok(Value::Array(items));
-                        }
-                        items.push(self.value()?);
-                    }
-                }
-                "dict/" => Ok(Value::Object(Map::new())),
-                "array/" => Ok(Value::Array(Vec::new())),
-                "string" => Ok(Value::String(self.text("string")?)),
-                "string/" => Ok(Value::String(String::new())),
-                "integer" => {
-                    let text = self.text("integer")?;
-                    text.trim()
-                        .parse::<i64>()
-                        .map(Value::from)
-                        .map_err(|_| format!("`{text}` is not an integer"))
-                }
-                "true/" => Ok(Value::Bool(true)),
-                "false/" => Ok(Value::Bool(false)),
-                other => Err(format!("unsupported plist element <{other}>")),
-            }
+            Ok(Json::Object(out))
         }
     }
+    struct S;
+    impl<'de> DeserializeSeed<'de> for S {
+        type Value = Json;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = S.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    value.map_err(|e| ConfigError {
+        key: "$".into(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+/// A property list (XML or binary, read by the `plist` crate) into the same JSON shape the
+/// JSON form has, refusing duplicate keys, nesting beyond [`MAX_DEPTH`] and the types a
+/// configuration never holds (data, dates, uids, reals).
+fn plist_to_json(bytes: &[u8]) -> Result<Json, ConfigError> {
+    use plist::stream::{Event, Reader};
+    let fail = |message: String| ConfigError {
+        key: "plist".into(),
+        message,
+    };
+    enum Frame {
+        Array(Vec<Json>),
+        Dict(Map<String, Json>, Option<String>),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Json> = None;
+    for event in Reader::new(std::io::Cursor::new(bytes)) {
+        let event = event.map_err(|e| fail(format!("not a valid property list: {e}")))?;
+        let value = match event {
+            Event::StartArray(_) | Event::StartDictionary(_) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(fail(format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+                stack.push(match event {
+                    Event::StartArray(_) => Frame::Array(Vec::new()),
+                    _ => Frame::Dict(Map::new(), None),
+                });
+                continue;
+            }
+            Event::EndCollection => match stack.pop() {
+                Some(Frame::Array(items)) => Json::Array(items),
+                Some(Frame::Dict(map, None)) => Json::Object(map),
+                Some(Frame::Dict(_, Some(key))) => {
+                    return Err(fail(format!("the key `{key}` has no value")))
+                }
+                None => return Err(fail("unbalanced collection".into())),
+            },
+            Event::Boolean(b) => Json::Bool(b),
+            Event::Integer(i) => match (i.as_signed(), i.as_unsigned()) {
+                (Some(v), _) => Json::from(v),
+                (None, Some(v)) => Json::from(v),
+                _ => return Err(fail("an integer out of range".into())),
+            },
+            Event::String(s) => {
+                // In a dict, strings alternate as keys and values.
+                if let Some(Frame::Dict(map, pending @ None)) = stack.last_mut() {
+                    let key = s.into_owned();
+                    if map.contains_key(&key) {
+                        return Err(ConfigError {
+                            key: key.clone(),
+                            message: "given twice".into(),
+                        });
+                    }
+                    *pending = Some(key);
+                    continue;
+                }
+                Json::String(s.into_owned())
+            }
+            other => {
+                return Err(fail(format!(
+                    "a configuration holds strings, integers, booleans, arrays and dicts, not {other:?}"
+                )))
+            }
+        };
+        match stack.last_mut() {
+            Some(Frame::Array(items)) => items.push(value),
+            Some(Frame::Dict(map, pending)) => match pending.take() {
+                Some(key) => {
+                    map.insert(key, value);
+                }
+                None => return Err(fail("a dict key must be a string".into())),
+            },
+            None => {
+                if root.replace(value).is_some() {
+                    return Err(fail("more than one value at the top".into()));
+                }
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err(fail("the property list ends inside a collection".into()));
+    }
+    root.ok_or_else(|| fail("the property list is empty".into()))
+}
+
+/// Refuses keys a level does not know, with the closest known one: a misspelled `mode_cap`
+/// must not leave the device at full enforce.
+fn only_known(o: &Map<String, Json>, at: &str, known: &[&str]) -> Result<(), ConfigError> {
+    let squash = |k: &str| -> String {
+        k.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    for key in o.keys() {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        let path = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        let hint = known
+            .iter()
+            .find(|k| squash(k) == squash(key))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
+        return err(&path, format!("unknown key{hint}"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -447,5 +509,97 @@ mod tests {
             ManagedConfig::parse("<plist><dict><key>x</key><data>AA==</data></dict></plist>")
                 .is_err()
         );
+    }
+
+    fn config(extra: &str) -> String {
+        format!(r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}]{extra}}}"#)
+    }
+
+    // Issue 9 (10): unknown keys are refused with the key meant, never ignored.
+    #[test]
+    fn unknown_and_misspelled_keys_are_refused_with_a_suggestion() {
+        for (extra, key, hint) in [
+            (r#","modeCap":"observe""#, "modeCap", "mode_cap"),
+            (r#","mode_cap ":"observe""#, "mode_cap ", "mode_cap"),
+            (
+                r#","scope_hints":{"deviceGroups":["x"]}"#,
+                "scope_hints.deviceGroups",
+                "device_groups",
+            ),
+            (r#","frobnicate":1"#, "frobnicate", "known keys"),
+        ] {
+            let e = ManagedConfig::parse(&config(extra)).expect_err(extra);
+            assert_eq!(e.key, key, "{extra}");
+            assert!(e.message.contains(hint), "{extra}: {}", e.message);
+        }
+    }
+
+    // Issue 9 (10): a key given twice is an error, in JSON and in plists.
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let e = ManagedConfig::parse(&config(r#","mode_cap":"observe","mode_cap":"enforce""#))
+            .expect_err("duplicate");
+        assert!(
+            e.message.contains("mode_cap") && e.message.contains("twice"),
+            "{e}"
+        );
+        let plist = format!(
+            "<plist><dict><key>tenant_id</key><string>acme</string><key>tenant_id</key><string>globex</string><key>trusted_keys</key><array><dict><key>public_key</key><string>{KEY}</string></dict></array></dict></plist>"
+        );
+        let e = ManagedConfig::parse(&plist).expect_err("duplicate");
+        assert_eq!(e.key, "tenant_id");
+    }
+
+    // Issue 9 (10): canonical plists read as macOS writes them; deep nesting is an error.
+    #[test]
+    fn canonical_plists_are_read_and_deep_ones_refused() {
+        let plist = format!(
+            "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>tenant_id</key><string>a&amp;b</string><key>trusted_keys</key><array><dict><key>public_key</key><string>{KEY}</string></dict></array><key>scope_hints</key><dict><key>device_groups</key><array/></dict></dict></plist>"
+        );
+        let c = ManagedConfig::parse(&plist).expect("canonical plist");
+        assert_eq!(c.tenant_id, "a&b", "character references are decoded");
+        assert!(c.device_groups.is_empty());
+        let deep = format!(
+            "<plist>{}{}</plist>",
+            "<array>".repeat(50_000),
+            "</array>".repeat(50_000)
+        );
+        let e = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || ManagedConfig::parse(&deep).expect_err("deep"))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(e.message.contains("nested deeper"), "{e}");
+        let with_bool = format!(
+            "<plist><dict><key>tenant_id</key><string>acme</string><key>trusted_keys</key><array><dict><key>public_key</key><string>{KEY}</string></dict></array><key>scope_hints</key><dict><key>device_groups</key><array><string>g</string></array></dict><key>check_in_interval_minutes</key><integer>15</integer></dict></plist>"
+        );
+        assert_eq!(
+            ManagedConfig::parse(&with_bool)
+                .expect("plist")
+                .check_in_interval_minutes,
+            15
+        );
+    }
+
+    // Binary plists (what `defaults` and many MDM tools write) read like XML ones.
+    #[test]
+    fn binary_plists_are_read() {
+        let mut dict = plist::Dictionary::new();
+        dict.insert("tenant_id".into(), plist::Value::String("acme".into()));
+        let mut key = plist::Dictionary::new();
+        key.insert("public_key".into(), plist::Value::String(KEY.into()));
+        dict.insert(
+            "trusted_keys".into(),
+            plist::Value::Array(vec![plist::Value::Dictionary(key)]),
+        );
+        dict.insert("mode_cap".into(), plist::Value::String("observe".into()));
+        let mut bytes = Vec::new();
+        plist::Value::Dictionary(dict)
+            .to_writer_binary(&mut bytes)
+            .expect("binary plist");
+        assert!(bytes.starts_with(b"bplist"));
+        let c = ManagedConfig::parse_bytes(&bytes).expect("binary");
+        assert_eq!(c.mode_cap, Some(Mode::Observe));
     }
 }
