@@ -344,6 +344,12 @@ fn verify(
         total_cost = total_cost.saturating_add(program.cost());
         programs.push(program);
     }
+    if total_cost > vm::MAX_TOTAL_COST {
+        return invalid(format!(
+            "conditions cost {total_cost} together, above the ceiling {}",
+            vm::MAX_TOTAL_COST
+        ));
+    }
     if total_cost > content.cost_bound {
         return invalid(format!(
             "conditions cost {total_cost}, more than the declared bound {}",

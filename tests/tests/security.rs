@@ -405,7 +405,7 @@ fn conditions_at_the_limits_build_and_evaluate_on_a_small_stack() {
     );
     let chain = vec!["device.arch != \"x\""; 120].join(" && ");
     let ternary = format!("{}true", "false ? false : ".repeat(120));
-    let macros = "device.groups.all(a, device.groups.all(b, device.groups.all(c, device.groups.all(d, a == d))))".to_string();
+    let macros = "device.groups.all(a, device.groups.all(b, a == b))".to_string();
     for condition in [nested, chain, ternary, macros] {
         on_small_stack(move || {
             let analysis = hpl_compiler::analyze_sources(
@@ -475,4 +475,75 @@ fn the_verifier_rejects_deep_nesting_on_a_small_stack() {
     assert!(shallow);
     let e = deep.expect_err("too deep");
     assert_eq!(e.reason, "blocks nested too deeply");
+}
+
+// 6 and 9. The worst case is bounded: `hpl check` runs the runtime's verifier, so conditions
+// beyond its ceilings are HPL0306 with the span (not an internal error at `hpl build`).
+#[test]
+fn costly_conditions_are_diagnostics_in_check() {
+    let three = "device.groups.exists(a, device.groups.exists(b, device.groups.exists(c, a == c)))";
+    assert!(codes_of(policy_when(three)).contains(&"HPL0306".to_string()));
+    let five = "device.groups.all(a, device.groups.all(b, device.groups.all(c, device.groups.all(d, device.groups.all(e, a == e)))))";
+    assert!(codes_of(policy_when(five)).contains(&"HPL0306".to_string()));
+    let two = "device.groups.exists(a, device.groups.exists(b, a == b))";
+    assert!(codes_of(policy_when(two)).is_empty());
+}
+
+// 6. What a condition builds is bounded too: concatenating a long fact with itself errs
+// (the rule is `unknown`) instead of taking the device's memory.
+#[test]
+fn conditions_that_build_too_much_err_instead_of_exhausting_memory() {
+    let condition = format!("({}).size() > 0", vec!["device.arch"; 120].join(" + "));
+    let analysis = hpl_compiler::analyze_sources(
+        vec![hpl_compiler::source::SourceFile::new(
+            "p.hpl",
+            policy_when(&condition),
+        )],
+        hpl_compiler::check::CheckOptions::default(),
+    );
+    assert!(!analysis.has_errors(), "{:?}", analysis.diagnostics);
+    let bundle = hpl_compiler::build::compile_verified(
+        &analysis,
+        &hpl_compiler::lower::BuildOptions {
+            bundle_version: 1,
+            issued_at: 1_795_900_000,
+            expires_at: None,
+            root: None,
+        },
+    )
+    .expect("bundle");
+    let mut inv = inventory_with(serde_json::json!({}), "2026-11-29T00:00:00Z");
+    inv["device"]["arch"] = serde_json::json!("x".repeat(100_000));
+    let inv = hpl_runtime::inventory::Inventory::from_json(&inv).expect("inventory");
+    let started = std::time::Instant::now();
+    let record = hpl_runtime::eval::evaluate(&bundle, &inv, 1_795_914_000);
+    assert!(
+        record.unknown_reasons.iter().any(|u| u.code
+            == hpl_runtime::vocab::UnknownCode::ConditionError
+            && u.message.contains("memory bound")),
+        "{:#?}",
+        record.unknown_reasons
+    );
+    // Not a timing assertion of speed: a guard against the 110-second case coming back.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+// 6. A hand-made bundle condition with three nested macros is refused by the verifier.
+#[test]
+fn the_verifier_refuses_conditions_above_the_cost_ceiling() {
+    use hpl_runtime::vm::op::{END, FIELD, ITER, TRUE};
+    // device.groups.all(x, device.groups.all(y, device.groups.all(z, true)))
+    fn all(body: Vec<u8>) -> Vec<u8> {
+        let mut code = vec![FIELD, 9, ITER, 0];
+        let mut inner = body;
+        inner.push(END);
+        code.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        code.extend_from_slice(&inner);
+        code
+    }
+    let two = all(all(vec![TRUE]));
+    let three = all(all(all(vec![TRUE])));
+    assert!(hpl_runtime::vm::verify(&two, 0).is_ok());
+    let e = hpl_runtime::vm::verify(&three, 0).expect_err("too costly");
+    assert!(e.reason.contains("ceiling"), "{}", e.reason);
 }

@@ -82,9 +82,34 @@ pub fn check(program: &Program, options: CheckOptions) -> (Checked, Vec<Diagnost
 
     // Conditions.
     let mut seen_conditions = HashSet::new();
+    // (cost, span) of every condition the runtime's verifier accepts, for the bundle's ceiling.
+    let mut costs: Vec<(u64, crate::source::Span)> = Vec::new();
     let mut check_condition = |e: &ast::Expr, diagnostics: &mut Vec<Diagnostic>| {
         if seen_conditions.insert(e.span) {
+            let before = diagnostics.len();
             expr::check_condition(e, diagnostics);
+            if diagnostics.len() == before {
+                // Every limit the verifier enforces is a diagnostic here, with the span: it
+                // runs the very verifier devices run on the code the build would emit.
+                let (code, strings) = crate::lower::compile_condition(e);
+                match hpl_runtime::vm::verify(&code, strings.len()) {
+                    Ok(program) => costs.push((program.cost(), e.span)),
+                    Err(err) => diagnostics.push(
+                        Diagnostic::new(
+                            Code::ConditionTooComplex,
+                            format!("the runtime would refuse this condition: {}", err.reason),
+                            e.span,
+                            "beyond a runtime limit",
+                        )
+                        .note(format!(
+                            "a condition may execute at most {} instructions, list macros counted for {} elements each",
+                            hpl_runtime::vm::MAX_CONDITION_COST,
+                            hpl_runtime::vm::MAX_COLLECTION
+                        ))
+                        .help("nest fewer list macros, or split the condition"),
+                    ),
+                }
+            }
         }
     };
     for rule in &program.rules {
@@ -115,6 +140,23 @@ pub fn check(program: &Program, options: CheckOptions) -> (Checked, Vec<Diagnost
         }
         let _ = PolicyId(index as u32);
         checked.windows.push(specs);
+    }
+    let total: u64 = costs.iter().map(|(c, _)| *c).fold(0, u64::saturating_add);
+    if total > hpl_runtime::vm::MAX_TOTAL_COST {
+        if let Some(&(cost, span)) = costs.iter().max_by_key(|(c, _)| *c) {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ConditionTooComplex,
+                    format!(
+                        "the conditions together may execute {total} instructions per evaluation, above the ceiling {}",
+                        hpl_runtime::vm::MAX_TOTAL_COST
+                    ),
+                    span,
+                    format!("the costliest condition ({cost})"),
+                )
+                .help("simplify the costliest conditions, or share one condition between rules"),
+            );
+        }
     }
     (checked, diagnostics)
 }

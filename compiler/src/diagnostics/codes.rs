@@ -264,10 +264,11 @@ Fix: compare it: `when device.arch == \"arm64\"`.";
 
     ConditionTooComplex = "HPL0306", Error, "condition beyond a runtime limit",
 "A condition must stay within what every device evaluates in bounded time, memory and stack:
-parentheses and lists nested at most 32 deep, at most 256 operators in one expression, and
-list macros (`all`, `exists`, `exists_one`, `filter`, `map`) nested at most 4 deep. The runtime's
-verifier enforces the same limits on every bundle, so a policy that checks also builds and
-loads.
+parentheses and lists nested at most 32 deep, at most 256 operators in one statement, list
+macros (`all`, `exists`, `exists_one`, `filter`, `map`) nested at most 4 deep, and a worst case
+of 10,000,000 instructions (each macro body counted for 1,024 elements: two nested macros fit,
+three do not), 100,000,000 for all conditions together. `hpl check` runs the runtime's own
+verifier on each condition, so a policy that checks also builds and loads.
 
 Example:
 

@@ -4,8 +4,8 @@
 
 use super::op::{Macro, Op};
 use super::{
-    read_i64, read_u16, read_u32, DeviceEnv, EvalError, Program, Value, MAX_COLLECTION,
-    MAX_MACRO_DEPTH,
+    read_i64, read_u16, read_u32, DeviceEnv, EvalError, Program, Value, MAX_BUILT_BYTES,
+    MAX_COLLECTION, MAX_MACRO_DEPTH,
 };
 use crate::version::{DottedVersion, Scheme};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ pub fn run(program: &Program, strings: &[String], env: &DeviceEnv) -> Value {
         env,
         locals: Vec::new(),
         budget: program.cost.max(1),
+        bytes_left: MAX_BUILT_BYTES,
     };
     let mut stack = Vec::with_capacity(usize::from(program.max_stack) + 1);
     match m.exec(0, program.code.len(), &mut stack) {
@@ -32,7 +33,13 @@ struct Machine<'a> {
     env: &'a DeviceEnv,
     locals: Vec<Value>,
     budget: u64,
+    /// What the condition may still build, in bytes ([`MAX_BUILT_BYTES`]): the instruction
+    /// bound alone does not bound memory (each `+` of two long strings copies both).
+    bytes_left: usize,
 }
+
+/// What one list element counts for in the byte budget.
+const ELEMENT_BYTES: usize = std::mem::size_of::<Value>();
 
 fn truthy(v: &Value) -> Option<bool> {
     match v {
@@ -80,6 +87,15 @@ fn order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, EvalError> {
 }
 
 impl Machine<'_> {
+    /// Charges what an instruction builds; past the bound the whole condition errs.
+    fn charge(&mut self, bytes: usize) -> Result<(), EvalError> {
+        self.bytes_left = self
+            .bytes_left
+            .checked_sub(bytes)
+            .ok_or(EvalError::TooLarge)?;
+        Ok(())
+    }
+
     fn u32_at(&self, at: usize) -> Result<u32, EvalError> {
         read_u32(self.code, at).ok_or(EvalError::Malformed)
     }
@@ -225,6 +241,14 @@ impl Machine<'_> {
                 Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Rem => {
                     let b = Self::pop(stack)?;
                     let a = Self::pop(stack)?;
+                    let built = match (&a, &b) {
+                        (Value::Str(x), Value::Str(y)) => x.len() + y.len(),
+                        (Value::List(x), Value::List(y)) => (x.len() + y.len()) * ELEMENT_BYTES,
+                        _ => 0,
+                    };
+                    if op == Op::Add {
+                        self.charge(built)?;
+                    }
                     stack.push(arith(op, a, b));
                 }
                 Op::JumpIfFalse | Op::JumpIfTrue => {
@@ -310,6 +334,7 @@ impl Machine<'_> {
                 Op::List => {
                     let n = read_u16(self.code, pc).ok_or(EvalError::Malformed)? as usize;
                     let at = stack.len().checked_sub(n).ok_or(EvalError::Malformed)?;
+                    self.charge(n * ELEMENT_BYTES)?;
                     let items: Vec<Value> = stack.drain(at..).collect();
                     stack.push(
                         match items.iter().find_map(|v| {
@@ -410,14 +435,20 @@ impl Machine<'_> {
             match kind {
                 Macro::Map => match v {
                     Value::Error(e) => return Ok(Value::Error(e)),
-                    v => out.push(v),
+                    v => {
+                        self.charge(ELEMENT_BYTES)?;
+                        out.push(v)
+                    }
                 },
                 _ => match v {
                     Value::Bool(b) => match kind {
                         Macro::All if !b => return Ok(Value::Bool(false)),
                         Macro::Exists if b => return Ok(Value::Bool(true)),
                         Macro::ExistsOne if b => count += 1,
-                        Macro::Filter if b => out.push(item.clone()),
+                        Macro::Filter if b => {
+                            self.charge(ELEMENT_BYTES)?;
+                            out.push(item.clone())
+                        }
                         _ => {}
                     },
                     Value::Error(e) => match kind {

@@ -37,6 +37,14 @@ pub const MAX_COLLECTION: usize = 1024;
 pub const MAX_MACRO_DEPTH: usize = 4;
 /// Longest condition program in bytes.
 pub const MAX_CODE: usize = 64 * 1024;
+/// The most instructions one condition may execute (its verified worst case, macro bodies
+/// counted for the largest collection): two nested macros over full lists fit, three do not.
+pub const MAX_CONDITION_COST: u64 = 10_000_000;
+/// The most instructions all of a bundle's conditions together may execute in one evaluation.
+pub const MAX_TOTAL_COST: u64 = 100_000_000;
+/// The most bytes one evaluation of a condition may build (string `+`, list `+`, `[…]`,
+/// `map`, `filter`, `string()`): beyond it the condition errs (the rule is `unknown`).
+pub const MAX_BUILT_BYTES: usize = 1024 * 1024;
 
 /// Why a condition has no value. Rules whose condition errs are `unknown`, never applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +57,8 @@ pub enum EvalError {
     BadConversion,
     /// The static cost bound was exceeded (cannot happen for a verified program).
     CostExceeded,
+    /// The values the condition builds passed [`MAX_BUILT_BYTES`].
+    TooLarge,
     /// The program is malformed (cannot happen for a verified program).
     Malformed,
 }
@@ -63,6 +73,7 @@ impl EvalError {
             EvalError::DivisionByZero => "division by zero",
             EvalError::BadConversion => "invalid conversion",
             EvalError::CostExceeded => "cost bound exceeded",
+            EvalError::TooLarge => "the values built exceed the memory bound",
             EvalError::Malformed => "malformed program",
         }
     }

@@ -6,7 +6,8 @@
 
 use super::op::{Macro, Op};
 use super::{
-    read_i64, read_u16, read_u32, Program, VerifyError, MAX_CODE, MAX_COLLECTION, MAX_MACRO_DEPTH,
+    read_i64, read_u16, read_u32, Program, VerifyError, MAX_CODE, MAX_COLLECTION,
+    MAX_CONDITION_COST, MAX_MACRO_DEPTH,
 };
 use crate::facts::DeviceFact;
 
@@ -88,6 +89,12 @@ pub fn verify(code: &[u8], strings: usize) -> Result<Program, VerifyError> {
         return Err(VerifyError {
             offset: end,
             reason: "a condition is a bool",
+        });
+    }
+    if cost > MAX_CONDITION_COST {
+        return Err(VerifyError {
+            offset: 0,
+            reason: "the condition's worst-case cost is above the ceiling",
         });
     }
     Ok(Program {
