@@ -1,6 +1,7 @@
 //! MDM managed configuration: what the device's management profile tells the runtime.
 //!
-//! JSON, or the same keys in an XML property list (the form MDM profiles deliver):
+//! JSON, or the same keys in a property list, XML or binary (the forms MDM profiles deliver),
+//! read with the `plist` crate:
 //!
 //! | key | type | meaning |
 //! |---|---|---|
@@ -12,7 +13,8 @@
 //!
 //! MDM can only lower what the policy permits. A key that would raise anything (`mode`,
 //! `force_mode`, `allow_guarded_auto`, `guards`, `auto_remediate`) makes the whole
-//! configuration invalid, with an error that says so.
+//! configuration invalid, with an error that says so; so do unknown keys (with the key that was
+//! probably meant), keys given twice and nesting deeper than 32.
 
 use crate::bundle::Mode;
 use crate::load::{key_id, TrustedKeys};
