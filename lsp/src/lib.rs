@@ -6,6 +6,7 @@
 
 pub mod features;
 pub mod position;
+pub mod transport;
 pub mod workspace;
 
 use hpl_compiler::diagnostics::Severity;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+use tower_lsp_server::{Client, LanguageServer, LspService};
 use workspace::Workspace;
 
 pub struct Backend {
@@ -22,15 +23,17 @@ pub struct Backend {
     state: Mutex<Workspace>,
 }
 
-/// Serves the protocol on stdin and stdout.
-pub async fn serve_stdio() {
-    let (service, socket) = LspService::new(|client| Backend {
+/// The language server as a tower service, with the socket for its messages to the client.
+pub fn service() -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    LspService::new(|client| Backend {
         client,
         state: Mutex::new(Workspace::default()),
-    });
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .serve(service)
-        .await;
+    })
+}
+
+/// Serves the protocol on stdin and stdout, behind the [`transport`] guard.
+pub async fn serve_stdio() {
+    transport::serve(tokio::io::stdin(), tokio::io::stdout()).await;
 }
 
 fn path_of(uri: &Uri) -> Option<PathBuf> {

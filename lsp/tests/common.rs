@@ -98,6 +98,13 @@ impl Editor {
         serde_json::from_slice(&body).expect("JSON")
     }
 
+    /// Sends a frame with exactly this body (valid JSON-RPC or not).
+    pub fn send_raw(&mut self, body: &[u8]) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len()).expect("write");
+        self.stdin.write_all(body).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
     pub fn notify(&mut self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }
