@@ -1,0 +1,66 @@
+//! A short smoke run of every fuzz target in each CI run (the long runs are `fuzz/run.sh`,
+//! recorded in docs/reliability.md): the seed corpus, then generated and mutated inputs.
+
+use hpl_tests::fuzzing::TARGETS;
+use proptest::prelude::*;
+use std::path::Path;
+
+/// The seed corpus: every example and fixture file, the frozen bundle, the example devices.
+fn seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for dir in [
+        "../examples/acme",
+        "fixtures",
+        "../examples/devices",
+        "fixtures/bundles",
+    ] {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        for p in paths {
+            out.push(std::fs::read(&p).expect("read"));
+        }
+    }
+    out.push(br#"{"action":"install","manager":"homebrew_formula","package":"homebrew/core/john-jumbo"}"#.to_vec());
+    out.push(br#"{"tenant_id":"acme","trusted_keys":[{"public_key":"hpl-ed25519-public:ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"}]}"#.to_vec());
+    out
+}
+
+#[test]
+fn every_target_runs_its_seed_corpus() {
+    assert!(Path::new("fixtures/bundles/acme-format1.hplb").exists());
+    let seeds = seeds();
+    for (name, target) in TARGETS {
+        for seed in &seeds {
+            target(seed);
+        }
+        eprintln!("{name}: {} seeds", seeds.len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_target_survives_mutated_seeds(
+        which in 0usize..32,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..16),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let seeds = seeds();
+        let mut data = seeds[which % seeds.len()].clone();
+        for (at, byte) in &edits {
+            if !data.is_empty() {
+                let i = at.index(data.len());
+                data[i] = *byte;
+            }
+        }
+        data.truncate(cut.index(data.len() + 1));
+        for (_, target) in TARGETS {
+            target(&data);
+        }
+    }
+}
