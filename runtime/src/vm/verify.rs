@@ -117,6 +117,20 @@ impl Verifier<'_> {
         }
     }
 
+    /// An instruction that pops operands of these kinds (the last one first) and pushes one.
+    fn apply(
+        &mut self,
+        stack: &mut Vec<Kind>,
+        at: usize,
+        pops: &[Kind],
+        result: Kind,
+    ) -> Result<(), VerifyError> {
+        for &want in pops.iter().rev() {
+            self.pop(stack, at, want)?;
+        }
+        self.push(stack, result, at)
+    }
+
     fn push(&mut self, stack: &mut Vec<Kind>, k: Kind, at: usize) -> Result<(), VerifyError> {
         stack.push(k);
         self.max_stack = self.max_stack.max(stack.len());
@@ -230,17 +244,13 @@ impl Verifier<'_> {
                     self.push(stack, Kind::Dyn, at)?;
                 }
                 Op::Not => {
-                    self.pop(stack, at, Kind::Bool)?;
-                    self.push(stack, Kind::Bool, at)?;
+                    self.apply(stack, at, &[Kind::Bool], Kind::Bool)?;
                 }
                 Op::Neg => {
-                    self.pop(stack, at, Kind::Int)?;
-                    self.push(stack, Kind::Int, at)?;
+                    self.apply(stack, at, &[Kind::Int], Kind::Int)?;
                 }
                 Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::In => {
-                    self.pop(stack, at, Kind::Dyn)?;
-                    self.pop(stack, at, Kind::Dyn)?;
-                    self.push(stack, Kind::Bool, at)?;
+                    self.apply(stack, at, &[Kind::Dyn, Kind::Dyn], Kind::Bool)?;
                 }
                 Op::Add => {
                     let b = self.pop(stack, at, Kind::Dyn)?;
@@ -249,9 +259,7 @@ impl Verifier<'_> {
                     self.push(stack, k, at)?;
                 }
                 Op::Sub | Op::Mul | Op::Div | Op::Rem => {
-                    self.pop(stack, at, Kind::Int)?;
-                    self.pop(stack, at, Kind::Int)?;
-                    self.push(stack, Kind::Int, at)?;
+                    self.apply(stack, at, &[Kind::Int, Kind::Int], Kind::Int)?;
                 }
                 Op::JumpIfFalse | Op::JumpIfTrue => {
                     // `a JUMP_IF L; b AND|OR; L:` — verify the skipped part as a unit.
@@ -281,9 +289,7 @@ impl Verifier<'_> {
                     next = target;
                 }
                 Op::And | Op::Or => {
-                    self.pop(stack, at, Kind::Bool)?;
-                    self.pop(stack, at, Kind::Bool)?;
-                    self.push(stack, Kind::Bool, at)?;
+                    self.apply(stack, at, &[Kind::Bool, Kind::Bool], Kind::Bool)?;
                 }
                 Op::Branch => {
                     let else_at = self.target(pc, next, limit)?;
@@ -402,25 +408,19 @@ impl Verifier<'_> {
                     self.push(stack, Kind::List, at)?;
                 }
                 Op::Size => {
-                    self.pop(stack, at, Kind::Dyn)?;
-                    self.push(stack, Kind::Int, at)?;
+                    self.apply(stack, at, &[Kind::Dyn], Kind::Int)?;
                 }
                 Op::Version => {
-                    self.pop(stack, at, Kind::Str)?;
-                    self.push(stack, Kind::Version, at)?;
+                    self.apply(stack, at, &[Kind::Str], Kind::Version)?;
                 }
                 Op::String => {
-                    self.pop(stack, at, Kind::Dyn)?;
-                    self.push(stack, Kind::Str, at)?;
+                    self.apply(stack, at, &[Kind::Dyn], Kind::Str)?;
                 }
                 Op::ToInt => {
-                    self.pop(stack, at, Kind::Dyn)?;
-                    self.push(stack, Kind::Int, at)?;
+                    self.apply(stack, at, &[Kind::Dyn], Kind::Int)?;
                 }
                 Op::StartsWith | Op::EndsWith | Op::Contains => {
-                    self.pop(stack, at, Kind::Str)?;
-                    self.pop(stack, at, Kind::Str)?;
-                    self.push(stack, Kind::Bool, at)?;
+                    self.apply(stack, at, &[Kind::Str, Kind::Str], Kind::Bool)?;
                 }
             }
             pc = next;
