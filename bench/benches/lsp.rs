@@ -36,7 +36,7 @@ fn lsp(c: &mut Criterion) {
     let edited: PathBuf = dir.join("p03.hpl");
     let original = std::fs::read_to_string(&edited).expect("read");
     let mut ws = Workspace::new(Some(dir.clone()));
-    ws.open.insert(edited.clone(), original.clone());
+    ws.open_document(edited.clone(), original.clone(), None);
     ws.reanalyze(Some(&edited));
 
     let mut group = c.benchmark_group("lsp");
@@ -50,7 +50,7 @@ fn lsp(c: &mut Criterion) {
             } else {
                 original.clone()
             };
-            ws.open.insert(edited.clone(), text);
+            ws.open_document(edited.clone(), text, None);
             ws.reanalyze(Some(&edited));
             let a = ws.analysis.as_ref().expect("analysis");
             black_box(

@@ -62,33 +62,6 @@ pub fn generated_policy_set(scopes: usize, rules: usize) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_workload_has_the_requested_size() {
-        let text = super::generated_policy_set(200, 10_000);
-        let rules = text
-            .lines()
-            .filter(|l| {
-                ["require ", "allow ", "deny ", "pin "]
-                    .iter()
-                    .any(|k| l.trim_start().starts_with(k))
-            })
-            .count();
-        assert_eq!(rules, 10_000);
-        let scopes = text
-            .lines()
-            .filter(|l| {
-                ["team ", "department ", "environment ", "device_group "]
-                    .iter()
-                    .any(|k| l.trim_start().starts_with(k))
-            })
-            .count()
-            + 1;
-        assert_eq!(scopes, 200);
-    }
-}
-
 /// An inventory for [`generated_policy_set`]: a device in the first department, team,
 /// environment and device group, with `packages` installed packages spread over the seven
 /// managers the policies use (some of them the policies' packages, at varied versions).
@@ -127,4 +100,31 @@ pub fn generated_inventory(packages: usize) -> String {
 \"device\":{{\"arch\":\"arm64\",\"os\":{{\"name\":\"macos\",\"version\":\"15.3\"}},\"facts\":{{}}}},\"managers\":[{}]}}",
         managers_json.join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_workload_has_the_requested_size() {
+        let text = super::generated_policy_set(200, 10_000);
+        let rules = text
+            .lines()
+            .filter(|l| {
+                ["require ", "allow ", "deny ", "pin "]
+                    .iter()
+                    .any(|k| l.trim_start().starts_with(k))
+            })
+            .count();
+        assert_eq!(rules, 10_000);
+        let scopes = text
+            .lines()
+            .filter(|l| {
+                ["team ", "department ", "environment ", "device_group "]
+                    .iter()
+                    .any(|k| l.trim_start().starts_with(k))
+            })
+            .count()
+            + 1;
+        assert_eq!(scopes, 200);
+    }
 }

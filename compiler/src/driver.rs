@@ -40,6 +40,24 @@ impl Analysis {
 
 /// Runs every stage on the user's files (the stdlib is added first).
 pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> Analysis {
+    match analyze_sources_until(user_files, options, &|| false) {
+        Ok(analysis) => analysis,
+        Err(Cancelled) => unreachable!("an analysis that is never stopped is never cancelled"),
+    }
+}
+
+/// An analysis given up because its inputs were already out of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+/// [`analyze_sources`], given up as soon as `stop` answers true: the language server asks this
+/// between files and between stages, so an analysis of text the user has already changed
+/// stops early instead of holding the next one back. `stop` is called from both parse threads.
+pub fn analyze_sources_until(
+    user_files: Vec<SourceFile>,
+    options: CheckOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Analysis, Cancelled> {
     let mut db = SourceDb::default();
     for (name, text) in STDLIB {
         let mut f = SourceFile::new(*name, *text);
@@ -56,9 +74,12 @@ pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> An
     let total: usize = all.iter().map(|(_, f)| f.text.len()).sum();
     let parse_all = |part: &[(FileId, &SourceFile)]| -> Vec<(FileId, ast::File, Vec<Diagnostic>)> {
         part.iter()
-            .map(|(id, f)| {
+            .map_while(|(id, f)| {
+                if stop() {
+                    return None;
+                }
                 let (tree, errors) = syntax::parse_file(*id, &f.text);
-                (*id, tree, errors)
+                Some((*id, tree, errors))
             })
             .collect()
     };
@@ -76,6 +97,10 @@ pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> An
     } else {
         parse_all(&all)
     };
+    // A stopped parse returns fewer files: nothing after it is worth doing.
+    if stop() || parsed.len() != all.len() {
+        return Err(Cancelled);
+    }
     for (id, tree, errors) in parsed {
         diagnostics.extend(errors);
         files.push((id, tree));
@@ -90,17 +115,23 @@ pub fn analyze_sources(user_files: Vec<SourceFile>, options: CheckOptions) -> An
         .collect();
     let (program, errors) = resolve(&parsed);
     diagnostics.extend(errors);
+    if stop() {
+        return Err(Cancelled);
+    }
     let (checked, errors) = check(&program, options);
     diagnostics.extend(errors);
+    if stop() {
+        return Err(Cancelled);
+    }
     diagnostics.extend(analyze(&program, &checked));
     diagnostics::sort(&mut diagnostics);
-    Analysis {
+    Ok(Analysis {
         db,
         files,
         program,
         checked,
         diagnostics,
-    }
+    })
 }
 
 /// An input path that could not be read.

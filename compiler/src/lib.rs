@@ -22,4 +22,4 @@ pub mod source;
 pub mod suggest;
 pub mod syntax;
 
-pub use driver::{analyze_sources, Analysis};
+pub use driver::{analyze_sources, analyze_sources_until, Analysis, Cancelled};

@@ -9,10 +9,14 @@ pub mod position;
 pub mod transport;
 pub mod workspace;
 
+use hpl_compiler::check::CheckOptions;
 use hpl_compiler::diagnostics::Severity;
 use position::{offset, range};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
@@ -20,14 +24,53 @@ use workspace::Workspace;
 
 pub struct Backend {
     client: Client,
-    state: Mutex<Workspace>,
+    shared: Arc<Shared>,
+    /// Set once the analysis worker runs (it starts with the first document).
+    worker: std::sync::OnceLock<()>,
 }
+
+/// What the request handlers and the analysis worker share.
+struct Shared {
+    state: Mutex<Workspace>,
+    /// The workspace's change counter, readable while an analysis runs without the workspace.
+    generation: Arc<AtomicU64>,
+    /// Requests waiting for an analysis of the current inputs: while there are any, a running
+    /// analysis is not given up for newer inputs (the request would starve under typing).
+    waiting: Arc<AtomicUsize>,
+    /// Wakes the worker after a change.
+    wake: Notify,
+    /// One analysis at a time: a second caller waits and then finds the work done.
+    analysing: tokio::sync::Mutex<()>,
+    /// The quiet period in milliseconds ([`DEBOUNCE`] unless `initializationOptions` say).
+    debounce_ms: AtomicU64,
+}
+
+/// How long the inputs must stay unchanged before the worker analyses them: a burst of
+/// keystrokes (or of `didChange` messages) becomes one analysis and one set of diagnostics.
+/// An editor may set it with `initializationOptions: {"debounceMs": N}`, up to
+/// [`MAX_DEBOUNCE`].
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The longest quiet period an editor may ask for.
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(2);
 
 /// The language server as a tower service, with the socket for its messages to the client.
 pub fn service() -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
-    LspService::new(|client| Backend {
-        client,
-        state: Mutex::new(Workspace::default()),
+    LspService::new(|client| {
+        let ws = Workspace::default();
+        let generation = ws.generation();
+        Backend {
+            client,
+            shared: Arc::new(Shared {
+                state: Mutex::new(ws),
+                generation,
+                waiting: Arc::new(AtomicUsize::new(0)),
+                wake: Notify::new(),
+                analysing: tokio::sync::Mutex::new(()),
+                debounce_ms: AtomicU64::new(DEBOUNCE.as_millis() as u64),
+            }),
+            worker: std::sync::OnceLock::new(),
+        }
     })
 }
 
@@ -55,7 +98,7 @@ fn uri_of(path: &std::path::Path) -> Option<Uri> {
     Uri::from_file_path(path)
 }
 
-impl Backend {
+impl Shared {
     /// Runs `f` on the state. A panic inside is a bug: the editor keeps a working server (the
     /// request answers `None`), but the bug is never silent: the panic hook has printed it to
     /// stderr (the editor's server log) and this adds a line tests look for.
@@ -67,83 +110,209 @@ impl Backend {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut guard))) {
             Ok(answer) => answer,
             Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                eprintln!("hpl-lsp: internal error (a bug; please report it): {what}");
+                log_panic(&*payload);
                 None
             }
         }
     }
 
-    async fn publish(&self) {
-        let batches = self.with(|ws| {
-            let a = ws.analysis.as_ref()?;
-            let mut out = Vec::new();
-            for (id, file) in a.db.files() {
-                if file.is_stdlib {
-                    continue;
-                }
-                let Some(uri) = file.path.as_deref().and_then(uri_of) else { continue };
-                let diags = features::diagnostics_of(a, id)
-                    .into_iter()
-                    .map(|d| {
-                        let related = d
-                            .related
-                            .iter()
-                            .filter_map(|r| {
-                                let f = a.db.get(r.span.file);
-                                Some(DiagnosticRelatedInformation {
-                                    location: Location::new(uri_of(f.path.as_deref()?)?, range(&f.text, r.span.start as usize, r.span.end as usize)),
-                                    message: r.message.clone(),
-                                })
-                            })
-                            .collect::<Vec<_>>();
-                        let mut message = d.message.clone();
-                        for note in &d.notes {
-                            message.push_str(&format!("\nnote: {note}"));
-                        }
-                        if let Some(help) = &d.help {
-                            message.push_str(&format!("\nhelp: {help}"));
-                        }
-                        Diagnostic {
-                            range: range(&file.text, d.primary.span.start as usize, d.primary.span.end as usize),
-                            severity: Some(match d.severity {
-                                Severity::Error => DiagnosticSeverity::ERROR,
-                                Severity::Warning => DiagnosticSeverity::WARNING,
-                                Severity::Note => DiagnosticSeverity::HINT,
-                            }),
-                            code: Some(NumberOrString::String(d.code.as_str().to_string())),
-                            source: Some("hpl".into()),
-                            message,
-                            related_information: if related.is_empty() { None } else { Some(related) },
-                            data: d.suggestion.as_ref().map(|s| {
-                                serde_json::json!({ "replacement": s.replacement, "title": s.message,
-                                    "range": range(&a.db.get(s.span.file).text, s.span.start as usize, s.span.end as usize) })
-                            }),
-                            ..Default::default()
-                        }
-                    })
-                    .collect::<Vec<_>>();
-                out.push((uri, diags));
-            }
-            Some(out)
+    /// Brings the analysis up to date with the inputs, unless a newer change makes that
+    /// pointless and nobody is waiting for it (then the analysis is given up between stages
+    /// and the next one starts after the next quiet period).
+    async fn refresh(&self) {
+        let _turn = self.analysing.lock().await;
+        let Some((generation, inputs)) = self.with(|ws| (!ws.is_current()).then(|| ws.inputs()))
+        else {
+            return;
+        };
+        let (current, waiting) = (self.generation.clone(), self.waiting.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            hpl_compiler::analyze_sources_until(inputs, CheckOptions::default(), &|| {
+                current.load(Ordering::SeqCst) != generation && waiting.load(Ordering::SeqCst) == 0
+            })
         });
-        for (uri, diags) in batches.unwrap_or_default() {
-            self.client.publish_diagnostics(uri, diags, None).await;
+        match job.await {
+            Ok(Ok(analysis)) => {
+                self.with(|ws| Some(ws.install(generation, analysis)));
+            }
+            // Newer inputs, nobody waiting: the worker has been woken for them.
+            Ok(Err(hpl_compiler::Cancelled)) => {}
+            Err(e) => {
+                // The analysis panicked (a bug): keep the last good analysis, and do not
+                // retry the same inputs until they change.
+                if let Ok(payload) = e.try_into_panic() {
+                    log_panic(&*payload);
+                }
+                self.with(|ws| {
+                    ws.analyzed = generation;
+                    ws.published = generation;
+                    Some(())
+                });
+            }
         }
     }
 
+    /// Waits until the analysis is of the inputs as they are now: every change sent before a
+    /// request is seen by it. A burst of changes costs one analysis here, not one per change.
+    async fn fresh(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.refresh().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Internal errors (panics caught in a feature or an analysis) since the process started:
+/// each is a bug. The fuzz target of the message stream fails on any.
+pub fn internal_errors() -> usize {
+    INTERNAL_ERRORS.load(Ordering::SeqCst)
+}
+
+static INTERNAL_ERRORS: AtomicUsize = AtomicUsize::new(0);
+
+fn log_panic(payload: &(dyn std::any::Any + Send)) {
+    INTERNAL_ERRORS.fetch_add(1, Ordering::SeqCst);
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    eprintln!("hpl-lsp: internal error (a bug; please report it): {what}");
+}
+
+/// The analysis worker: after each change, wait for a quiet period, analyse, publish.
+async fn run_worker(client: Client, shared: Arc<Shared>) {
+    loop {
+        shared.wake.notified().await;
+        loop {
+            let seen = shared.generation.load(Ordering::SeqCst);
+            let quiet = Duration::from_millis(shared.debounce_ms.load(Ordering::SeqCst));
+            tokio::time::sleep(quiet).await;
+            if shared.generation.load(Ordering::SeqCst) == seen {
+                break;
+            }
+        }
+        shared.refresh().await;
+        publish(&client, &shared).await;
+    }
+}
+
+/// Publishes the diagnostics of the installed analysis, once per analysis, with the version
+/// of each open document they are of, and one diagnostic on each document too large to
+/// analyse.
+async fn publish(client: &Client, shared: &Shared) {
+    let batches = shared.with(|ws| {
+        let a = ws.analysis.as_ref()?;
+        if ws.published == ws.analyzed {
+            return None;
+        }
+        ws.published = ws.analyzed;
+        let mut out = Vec::new();
+        for (path, doc) in &ws.open {
+            let Some(reason) = doc.refusal() else {
+                continue;
+            };
+            let Some(uri) = uri_of(path) else { continue };
+            let diagnostic = Diagnostic {
+                range: Range::default(),
+                severity: Some(DiagnosticSeverity::WARNING),
+                source: Some("hpl".into()),
+                message: reason,
+                ..Default::default()
+            };
+            out.push((uri, vec![diagnostic], doc.version));
+        }
+        for (id, file) in a.db.files() {
+            if file.is_stdlib {
+                continue;
+            }
+            let Some(path) = file.path.as_deref() else {
+                continue;
+            };
+            let Some(uri) = uri_of(path) else { continue };
+            let version = ws.open.get(path).and_then(|d| d.version);
+            out.push((uri, diagnostics_of_file(a, id, &file.text), version));
+        }
+        Some(out)
+    });
+    for (uri, diags, version) in batches.unwrap_or_default() {
+        client.publish_diagnostics(uri, diags, version).await;
+    }
+}
+
+/// The compiler's diagnostics of one file as LSP diagnostics.
+fn diagnostics_of_file(
+    a: &hpl_compiler::Analysis,
+    id: hpl_compiler::source::FileId,
+    text: &str,
+) -> Vec<Diagnostic> {
+    features::diagnostics_of(a, id)
+        .into_iter()
+        .map(|d| {
+            let related = d
+                .related
+                .iter()
+                .filter_map(|r| {
+                    let f = a.db.get(r.span.file);
+                    Some(DiagnosticRelatedInformation {
+                        location: Location::new(
+                            uri_of(f.path.as_deref()?)?,
+                            range(&f.text, r.span.start as usize, r.span.end as usize),
+                        ),
+                        message: r.message.clone(),
+                    })
+                })
+                .collect::<Vec<_>>();
+            let mut message = d.message.clone();
+            for note in &d.notes {
+                message.push_str(&format!("\nnote: {note}"));
+            }
+            if let Some(help) = &d.help {
+                message.push_str(&format!("\nhelp: {help}"));
+            }
+            Diagnostic {
+                range: range(text, d.primary.span.start as usize, d.primary.span.end as usize),
+                severity: Some(match d.severity {
+                    Severity::Error => DiagnosticSeverity::ERROR,
+                    Severity::Warning => DiagnosticSeverity::WARNING,
+                    Severity::Note => DiagnosticSeverity::HINT,
+                }),
+                code: Some(NumberOrString::String(d.code.as_str().to_string())),
+                source: Some("hpl".into()),
+                message,
+                related_information: if related.is_empty() { None } else { Some(related) },
+                data: d.suggestion.as_ref().map(|s| {
+                    serde_json::json!({ "replacement": s.replacement, "title": s.message,
+                        "range": range(&a.db.get(s.span.file).text, s.span.start as usize, s.span.end as usize) })
+                }),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+impl Backend {
+    fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> Option<T>) -> Option<T> {
+        self.shared.with(f)
+    }
+
+    /// After a change: start the worker if it does not run yet, and wake it.
+    fn changed(&self) {
+        self.worker.get_or_init(|| {
+            tokio::spawn(run_worker(self.client.clone(), self.shared.clone()));
+        });
+        self.shared.wake.notify_one();
+    }
+
     /// The analysis, file id and byte offset for a position in a document.
-    fn locate<T>(
+    /// Every request sees every change sent before it: this waits for the analysis of them.
+    async fn locate<T>(
         &self,
         uri: &Uri,
         pos: Position,
         f: impl FnOnce(&hpl_compiler::Analysis, hpl_compiler::source::FileId, usize) -> Option<T>,
     ) -> Option<T> {
         let path = path_of(uri)?;
+        self.shared.fresh().await;
         self.with(|ws| {
             let id = ws.file(&path)?;
             let a = ws.analysis.as_ref()?;
@@ -185,6 +354,15 @@ impl LanguageServer for Backend {
             ws.root = root;
             Some(())
         });
+        let requested = params
+            .initialization_options
+            .as_ref()
+            .and_then(|o| o.get("debounceMs"))
+            .and_then(serde_json::Value::as_u64);
+        if let Some(ms) = requested {
+            let ms = ms.min(MAX_DEBOUNCE.as_millis() as u64);
+            self.shared.debounce_ms.store(ms, Ordering::SeqCst);
+        }
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
@@ -235,71 +413,76 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        if let Some(path) = path_of(&params.text_document.uri) {
-            self.with(|ws| {
-                ws.open.insert(path.clone(), params.text_document.text);
-                ws.reanalyze(Some(&path));
-                Some(())
-            });
-            self.publish().await;
+        let doc = params.text_document;
+        let Some(path) = path_of(&doc.uri) else {
+            return;
+        };
+        let refused = self.with(|ws| {
+            ws.open_document(path.clone(), doc.text, Some(doc.version));
+            ws.open[&path].refusal()
+        });
+        self.changed();
+        if let Some(reason) = refused {
+            self.client
+                .show_message(MessageType::WARNING, format!("hpl-lsp: {reason}"))
+                .await;
         }
     }
 
+    /// Applies the edits, and only that: no analysis runs here. The worker analyses once the
+    /// changes pause ([`DEBOUNCE`]), and a request analyses what it needs first.
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let Some(path) = path_of(&params.text_document.uri) else {
             return;
         };
-        self.with(|ws| {
-            let text = ws.open.entry(path.clone()).or_default();
-            for change in params.content_changes {
-                match change.range {
-                    Some(r) => {
-                        let (start, end) = (offset(text, r.start), offset(text, r.end));
-                        if start <= end && end <= text.len() {
-                            text.replace_range(start..end, &change.text);
-                        }
-                    }
-                    None => *text = change.text,
-                }
-            }
-            ws.reanalyze(Some(&path));
-            Some(())
+        let version = params.text_document.version;
+        let newly_refused = self.with(|ws| {
+            let before = ws.open.get(&path).and_then(|d| d.refusal()).is_some();
+            ws.change_document(path.clone(), version, params.content_changes);
+            let after = ws.open[&path].refusal();
+            after.filter(|_| !before)
         });
-        self.publish().await;
+        self.changed();
+        if let Some(reason) = newly_refused {
+            self.client
+                .show_message(MessageType::WARNING, format!("hpl-lsp: {reason}"))
+                .await;
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         if let Some(path) = path_of(&params.text_document.uri) {
             self.with(|ws| {
-                ws.open.remove(&path);
-                ws.reanalyze(Some(&path));
+                ws.close_document(&path);
                 Some(())
             });
-            self.publish().await;
+            self.changed();
         }
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let p = params.text_document_position_params;
-        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
-            // Debug builds only: lets the tests prove a panic in a feature is seen.
-            #[cfg(debug_assertions)]
-            if std::env::var_os("HPL_LSP_TEST_PANIC_IN_HOVER").is_some() {
-                panic!("HPL_LSP_TEST_PANIC_IN_HOVER is set");
-            }
-            let (text, span) = features::hover(a, id, o)?;
-            Some(Hover {
-                contents: HoverContents::Markup(MarkupContent {
-                    kind: MarkupKind::Markdown,
-                    value: text,
-                }),
-                range: Some(range(
-                    &a.db.get(id).text,
-                    span.start as usize,
-                    span.end as usize,
-                )),
+        Ok(self
+            .locate(&p.text_document.uri, p.position, |a, id, o| {
+                // Debug builds only: lets the tests prove a panic in a feature is seen.
+                #[cfg(debug_assertions)]
+                if std::env::var_os("HPL_LSP_TEST_PANIC_IN_HOVER").is_some() {
+                    panic!("HPL_LSP_TEST_PANIC_IN_HOVER is set");
+                }
+                let (text, span) = features::hover(a, id, o)?;
+                Some(Hover {
+                    contents: HoverContents::Markup(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: text,
+                    }),
+                    range: Some(range(
+                        &a.db.get(id).text,
+                        span.start as usize,
+                        span.end as usize,
+                    )),
+                })
             })
-        }))
+            .await)
     }
 
     async fn goto_definition(
@@ -307,221 +490,252 @@ impl LanguageServer for Backend {
         params: GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>> {
         let p = params.text_document_position_params;
-        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
-            Some(GotoDefinitionResponse::Scalar(Self::span_location(
-                a,
-                features::definition(a, id, o)?,
-            )?))
-        }))
+        Ok(self
+            .locate(&p.text_document.uri, p.position, |a, id, o| {
+                Some(GotoDefinitionResponse::Scalar(Self::span_location(
+                    a,
+                    features::definition(a, id, o)?,
+                )?))
+            })
+            .await)
     }
 
     async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
         let p = params.text_document_position;
-        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
-            Some(
-                features::references(a, id, o)
-                    .into_iter()
-                    .filter_map(|s| Self::span_location(a, s))
-                    .collect(),
-            )
-        }))
+        Ok(self
+            .locate(&p.text_document.uri, p.position, |a, id, o| {
+                Some(
+                    features::references(a, id, o)
+                        .into_iter()
+                        .filter_map(|s| Self::span_location(a, s))
+                        .collect(),
+                )
+            })
+            .await)
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let p = params.text_document_position;
-        Ok(self.locate(&p.text_document.uri, p.position, |a, id, o| {
-            let text = &a.db.get(id).text;
-            let line_start = text[..o].rfind('\n').map_or(0, |i| i + 1);
-            let before = &text[line_start..o];
-            // Inside a policy when the nearest `policy`/`}` above is a `policy`.
-            let above = &text[..line_start];
-            let in_policy = above
-                .rfind("\npolicy ")
-                .or_else(|| above.starts_with("policy ").then_some(0))
-                .is_some_and(|p| !above[p..].contains("\n}"));
-            let items = features::completions(a, before, in_policy)
-                .into_iter()
-                .map(|(label, kind, detail)| CompletionItem {
-                    label,
-                    kind: Some(match kind {
-                        "keyword" => CompletionItemKind::KEYWORD,
-                        "field" => CompletionItemKind::FIELD,
-                        "manager" => CompletionItemKind::MODULE,
-                        "set" => CompletionItemKind::CONSTANT,
-                        "scope" => CompletionItemKind::ENUM_MEMBER,
-                        _ => CompletionItemKind::VALUE,
-                    }),
-                    detail: if detail.is_empty() {
-                        None
-                    } else {
-                        Some(detail)
-                    },
-                    ..Default::default()
-                })
-                .collect();
-            Some(CompletionResponse::Array(items))
-        }))
+        Ok(self
+            .locate(&p.text_document.uri, p.position, |a, id, o| {
+                let text = &a.db.get(id).text;
+                let line_start = text[..o].rfind('\n').map_or(0, |i| i + 1);
+                let before = &text[line_start..o];
+                // Inside a policy when the nearest `policy`/`}` above is a `policy`.
+                let above = &text[..line_start];
+                let in_policy = above
+                    .rfind("\npolicy ")
+                    .or_else(|| above.starts_with("policy ").then_some(0))
+                    .is_some_and(|p| !above[p..].contains("\n}"));
+                let items = features::completions(a, before, in_policy)
+                    .into_iter()
+                    .map(|(label, kind, detail)| CompletionItem {
+                        label,
+                        kind: Some(match kind {
+                            "keyword" => CompletionItemKind::KEYWORD,
+                            "field" => CompletionItemKind::FIELD,
+                            "manager" => CompletionItemKind::MODULE,
+                            "set" => CompletionItemKind::CONSTANT,
+                            "scope" => CompletionItemKind::ENUM_MEMBER,
+                            _ => CompletionItemKind::VALUE,
+                        }),
+                        detail: if detail.is_empty() {
+                            None
+                        } else {
+                            Some(detail)
+                        },
+                        ..Default::default()
+                    })
+                    .collect();
+                Some(CompletionResponse::Array(items))
+            })
+            .await)
     }
 
     async fn document_symbol(
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
-        Ok(self.locate(
-            &params.text_document.uri,
-            Position::default(),
-            |a, id, _| {
-                let text = &a.db.get(id).text;
-                let tree = &a.files.iter().find(|(f, _)| *f == id)?.1;
-                let sym = |name: String,
-                           kind: SymbolKind,
-                           span: hpl_compiler::source::Span,
-                           sel: hpl_compiler::source::Span,
-                           children: Vec<DocumentSymbol>| {
-                    #[allow(deprecated)]
-                    DocumentSymbol {
-                        name,
-                        detail: None,
-                        kind,
-                        tags: None,
-                        deprecated: None,
-                        range: range(text, span.start as usize, span.end as usize),
-                        selection_range: range(text, sel.start as usize, sel.end as usize),
-                        children: if children.is_empty() {
-                            None
-                        } else {
-                            Some(children)
-                        },
-                    }
-                };
-                let mut out = Vec::new();
-                for item in &tree.items {
-                    use hpl_compiler::syntax::ast::{Item, StmtKind};
-                    match item {
-                        Item::Tenant(n, s) => out.push(sym(
-                            format!("tenant {}", n.text),
-                            SymbolKind::NAMESPACE,
-                            *s,
-                            n.span,
-                            vec![],
-                        )),
-                        Item::Department(d) => {
-                            let teams = d
-                                .teams
-                                .iter()
-                                .map(|t| {
-                                    sym(
-                                        format!("team {}", t.text),
-                                        SymbolKind::ENUM_MEMBER,
-                                        t.span,
-                                        t.span,
-                                        vec![],
-                                    )
-                                })
-                                .collect();
-                            out.push(sym(
-                                format!("department {}", d.name.text),
-                                SymbolKind::ENUM,
-                                d.span,
-                                d.name.span,
-                                teams,
-                            ));
+        Ok(self
+            .locate(
+                &params.text_document.uri,
+                Position::default(),
+                |a, id, _| {
+                    let text = &a.db.get(id).text;
+                    let tree = &a.files.iter().find(|(f, _)| *f == id)?.1;
+                    let sym = |name: String,
+                               kind: SymbolKind,
+                               span: hpl_compiler::source::Span,
+                               sel: hpl_compiler::source::Span,
+                               children: Vec<DocumentSymbol>| {
+                        #[allow(deprecated)]
+                        DocumentSymbol {
+                            name,
+                            detail: None,
+                            kind,
+                            tags: None,
+                            deprecated: None,
+                            range: range(text, span.start as usize, span.end as usize),
+                            selection_range: range(text, sel.start as usize, sel.end as usize),
+                            children: if children.is_empty() {
+                                None
+                            } else {
+                                Some(children)
+                            },
                         }
-                        Item::Environment(n, s) => out.push(sym(
-                            format!("environment {}", n.text),
-                            SymbolKind::ENUM_MEMBER,
-                            *s,
-                            n.span,
-                            vec![],
-                        )),
-                        Item::DeviceGroup(n, s) => out.push(sym(
-                            format!("device_group {}", n.text),
-                            SymbolKind::ENUM_MEMBER,
-                            *s,
-                            n.span,
-                            vec![],
-                        )),
-                        Item::Set(s) => out.push(sym(
-                            format!("set {}", s.name.text),
-                            SymbolKind::CONSTANT,
-                            s.span,
-                            s.name.span,
-                            vec![],
-                        )),
-                        Item::Manager(m) => out.push(sym(
-                            format!("manager {}", m.name.text),
-                            SymbolKind::MODULE,
-                            m.span,
-                            m.name.span,
-                            vec![],
-                        )),
-                        Item::Policy(p) => {
-                            let rules = p
-                                .stmts
-                                .iter()
-                                .filter(|s| {
-                                    matches!(
-                                        s.kind,
-                                        StmtKind::Rule(_)
-                                            | StmtKind::Toolchain(_)
-                                            | StmtKind::Window(_)
-                                            | StmtKind::Guard(_)
-                                    )
-                                })
-                                .map(|s| {
-                                    sym(
-                                        hpl_compiler::fmt::stmt_text(s),
-                                        SymbolKind::FIELD,
-                                        s.span,
-                                        s.span,
-                                        vec![],
-                                    )
-                                })
-                                .collect();
-                            out.push(sym(
-                                format!("policy {} v{}", p.name.text, p.version),
-                                SymbolKind::CLASS,
-                                p.span,
-                                p.name.span,
-                                rules,
-                            ));
+                    };
+                    let mut out = Vec::new();
+                    for item in &tree.items {
+                        use hpl_compiler::syntax::ast::{Item, StmtKind};
+                        match item {
+                            Item::Tenant(n, s) => out.push(sym(
+                                format!("tenant {}", n.text),
+                                SymbolKind::NAMESPACE,
+                                *s,
+                                n.span,
+                                vec![],
+                            )),
+                            Item::Department(d) => {
+                                let teams = d
+                                    .teams
+                                    .iter()
+                                    .map(|t| {
+                                        sym(
+                                            format!("team {}", t.text),
+                                            SymbolKind::ENUM_MEMBER,
+                                            t.span,
+                                            t.span,
+                                            vec![],
+                                        )
+                                    })
+                                    .collect();
+                                out.push(sym(
+                                    format!("department {}", d.name.text),
+                                    SymbolKind::ENUM,
+                                    d.span,
+                                    d.name.span,
+                                    teams,
+                                ));
+                            }
+                            Item::Environment(n, s) => out.push(sym(
+                                format!("environment {}", n.text),
+                                SymbolKind::ENUM_MEMBER,
+                                *s,
+                                n.span,
+                                vec![],
+                            )),
+                            Item::DeviceGroup(n, s) => out.push(sym(
+                                format!("device_group {}", n.text),
+                                SymbolKind::ENUM_MEMBER,
+                                *s,
+                                n.span,
+                                vec![],
+                            )),
+                            Item::Set(s) => out.push(sym(
+                                format!("set {}", s.name.text),
+                                SymbolKind::CONSTANT,
+                                s.span,
+                                s.name.span,
+                                vec![],
+                            )),
+                            Item::Manager(m) => out.push(sym(
+                                format!("manager {}", m.name.text),
+                                SymbolKind::MODULE,
+                                m.span,
+                                m.name.span,
+                                vec![],
+                            )),
+                            Item::Policy(p) => {
+                                let rules = p
+                                    .stmts
+                                    .iter()
+                                    .filter(|s| {
+                                        matches!(
+                                            s.kind,
+                                            StmtKind::Rule(_)
+                                                | StmtKind::Toolchain(_)
+                                                | StmtKind::Window(_)
+                                                | StmtKind::Guard(_)
+                                        )
+                                    })
+                                    .map(|s| {
+                                        sym(
+                                            hpl_compiler::fmt::stmt_text(s),
+                                            SymbolKind::FIELD,
+                                            s.span,
+                                            s.span,
+                                            vec![],
+                                        )
+                                    })
+                                    .collect();
+                                out.push(sym(
+                                    format!("policy {} v{}", p.name.text, p.version),
+                                    SymbolKind::CLASS,
+                                    p.span,
+                                    p.name.span,
+                                    rules,
+                                ));
+                            }
                         }
                     }
-                }
-                Some(DocumentSymbolResponse::Nested(out))
-            },
-        ))
+                    Some(DocumentSymbolResponse::Nested(out))
+                },
+            )
+            .await)
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let uri = params.text_document.uri.clone();
-        Ok(self.locate(&uri, params.range.start, |a, id, _| {
-            let text = &a.db.get(id).text;
-            // Whole lines: a cursor anywhere on a diagnostic's line gets its fixes.
-            let from = text[..offset(text, params.range.start)]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let to_offset = offset(text, params.range.end);
-            let to = text[to_offset..]
-                .find('\n')
-                .map_or(text.len(), |i| to_offset + i);
-            let mut actions = Vec::new();
-            for d in features::diagnostics_of(a, id) {
-                if (d.primary.span.end as usize) < from || (d.primary.span.start as usize) > to {
-                    continue;
-                }
-                if let Some((start, end, title)) = features::removable_rule(a, d) {
+        Ok(self
+            .locate(&uri, params.range.start, |a, id, _| {
+                let text = &a.db.get(id).text;
+                // Whole lines: a cursor anywhere on a diagnostic's line gets its fixes.
+                let from = text[..offset(text, params.range.start)]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let to_offset = offset(text, params.range.end);
+                let to = text[to_offset..]
+                    .find('\n')
+                    .map_or(text.len(), |i| to_offset + i);
+                let mut actions = Vec::new();
+                for d in features::diagnostics_of(a, id) {
+                    if (d.primary.span.end as usize) < from || (d.primary.span.start as usize) > to
+                    {
+                        continue;
+                    }
+                    if let Some((start, end, title)) = features::removable_rule(a, d) {
+                        let mut changes = std::collections::HashMap::new();
+                        changes.insert(
+                            uri.clone(),
+                            vec![TextEdit {
+                                range: range(text, start, end),
+                                new_text: String::new(),
+                            }],
+                        );
+                        actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                            title: format!("{title} ({})", d.code),
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            edit: Some(WorkspaceEdit {
+                                changes: Some(changes),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }));
+                    }
+                    let Some(s) = &d.suggestion else { continue };
+                    if s.span.file != id {
+                        continue;
+                    }
+                    let edit = TextEdit {
+                        range: range(text, s.span.start as usize, s.span.end as usize),
+                        new_text: s.replacement.clone(),
+                    };
                     let mut changes = std::collections::HashMap::new();
-                    changes.insert(
-                        uri.clone(),
-                        vec![TextEdit {
-                            range: range(text, start, end),
-                            new_text: String::new(),
-                        }],
-                    );
+                    changes.insert(uri.clone(), vec![edit]);
                     actions.push(CodeActionOrCommand::CodeAction(CodeAction {
-                        title: format!("{title} ({})", d.code),
+                        title: format!("{} ({})", s.message, d.code),
                         kind: Some(CodeActionKind::QUICKFIX),
+                        is_preferred: Some(true),
                         edit: Some(WorkspaceEdit {
                             changes: Some(changes),
                             ..Default::default()
@@ -529,90 +743,75 @@ impl LanguageServer for Backend {
                         ..Default::default()
                     }));
                 }
-                let Some(s) = &d.suggestion else { continue };
-                if s.span.file != id {
-                    continue;
-                }
-                let edit = TextEdit {
-                    range: range(text, s.span.start as usize, s.span.end as usize),
-                    new_text: s.replacement.clone(),
-                };
-                let mut changes = std::collections::HashMap::new();
-                changes.insert(uri.clone(), vec![edit]);
-                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
-                    title: format!("{} ({})", s.message, d.code),
-                    kind: Some(CodeActionKind::QUICKFIX),
-                    is_preferred: Some(true),
-                    edit: Some(WorkspaceEdit {
-                        changes: Some(changes),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }));
-            }
-            Some(actions)
-        }))
+                Some(actions)
+            })
+            .await)
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
-        Ok(self.locate(
-            &params.text_document.uri,
-            Position::default(),
-            |a, id, _| {
-                let text = &a.db.get(id).text;
-                Some(
-                    features::override_lenses(a, id)
-                        .into_iter()
-                        .map(|(span, title)| CodeLens {
-                            range: range(text, span.start as usize, span.end as usize),
-                            command: Some(Command {
-                                title,
-                                command: String::new(),
-                                arguments: None,
-                            }),
-                            data: None,
-                        })
-                        .collect(),
-                )
-            },
-        ))
+        Ok(self
+            .locate(
+                &params.text_document.uri,
+                Position::default(),
+                |a, id, _| {
+                    let text = &a.db.get(id).text;
+                    Some(
+                        features::override_lenses(a, id)
+                            .into_iter()
+                            .map(|(span, title)| CodeLens {
+                                range: range(text, span.start as usize, span.end as usize),
+                                command: Some(Command {
+                                    title,
+                                    command: String::new(),
+                                    arguments: None,
+                                }),
+                                data: None,
+                            })
+                            .collect(),
+                    )
+                },
+            )
+            .await)
     }
 
     async fn semantic_tokens_full(
         &self,
         params: SemanticTokensParams,
     ) -> Result<Option<SemanticTokensResult>> {
-        Ok(self.locate(
-            &params.text_document.uri,
-            Position::default(),
-            |a, id, _| {
-                let mut data = Vec::new();
-                let (mut last_line, mut last_col) = (0u32, 0u32);
-                for (line, col, length, kind) in features::semantic_tokens(&a.db.get(id).text) {
-                    let delta_line = line - last_line;
-                    let delta_start = if delta_line == 0 { col - last_col } else { col };
-                    data.push(SemanticToken {
-                        delta_line,
-                        delta_start,
-                        length,
-                        token_type: kind,
-                        token_modifiers_bitset: 0,
-                    });
-                    last_line = line;
-                    last_col = col;
-                }
-                Some(SemanticTokensResult::Tokens(SemanticTokens {
-                    result_id: None,
-                    data,
-                }))
-            },
-        ))
+        Ok(self
+            .locate(
+                &params.text_document.uri,
+                Position::default(),
+                |a, id, _| {
+                    let mut data = Vec::new();
+                    let (mut last_line, mut last_col) = (0u32, 0u32);
+                    for (line, col, length, kind) in features::semantic_tokens(&a.db.get(id).text) {
+                        let delta_line = line - last_line;
+                        let delta_start = if delta_line == 0 { col - last_col } else { col };
+                        data.push(SemanticToken {
+                            delta_line,
+                            delta_start,
+                            length,
+                            token_type: kind,
+                            token_modifiers_bitset: 0,
+                        });
+                        last_line = line;
+                        last_col = col;
+                    }
+                    Some(SemanticTokensResult::Tokens(SemanticTokens {
+                        result_id: None,
+                        data,
+                    }))
+                },
+            )
+            .await)
     }
 
     async fn symbol(
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
+        self.shared.fresh().await;
         Ok(self.with(|ws| {
             let a = ws.analysis.as_ref()?;
             #[allow(deprecated)]
@@ -638,20 +837,22 @@ impl LanguageServer for Backend {
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
-        Ok(self.locate(
-            &params.text_document.uri,
-            Position::default(),
-            |a, id, _| {
-                let text = &a.db.get(id).text;
-                let formatted = hpl_compiler::fmt::format_source(text).ok()?;
-                if &formatted == text {
-                    return Some(vec![]);
-                }
-                Some(vec![TextEdit {
-                    range: range(text, 0, text.len()),
-                    new_text: formatted,
-                }])
-            },
-        ))
+        Ok(self
+            .locate(
+                &params.text_document.uri,
+                Position::default(),
+                |a, id, _| {
+                    let text = &a.db.get(id).text;
+                    let formatted = hpl_compiler::fmt::format_source(text).ok()?;
+                    if &formatted == text {
+                        return Some(vec![]);
+                    }
+                    Some(vec![TextEdit {
+                        range: range(text, 0, text.len()),
+                        new_text: formatted,
+                    }])
+                },
+            )
+            .await)
     }
 }

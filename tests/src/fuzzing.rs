@@ -132,6 +132,143 @@ pub fn config(data: &[u8]) {
     let _ = hpl_runtime::config::ManagedConfig::parse_bytes(data);
 }
 
+/// A language server session: a valid `initialize` (with the examples as the workspace), then
+/// the input as messages, then `shutdown` and `exit`. An input that starts with `R` is the raw
+/// byte stream (headers and all); otherwise each line is one message body, framed, with
+/// `file:///ROOT/` standing for the examples (tests/fixtures/lsp/session.jsonl is the seed). The server
+/// must answer and stop: no panic (not even one it catches), no hang, and every frame it
+/// writes is JSON.
+pub fn lsp(data: &[u8]) {
+    let _ = lsp_session(data);
+}
+
+/// [`lsp`], answering the frames the server wrote.
+pub fn lsp_session(data: &[u8]) -> Vec<serde_json::Value> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let frame = |body: &[u8]| {
+        let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        out.extend_from_slice(body);
+        out
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme");
+    let root = std::fs::canonicalize(root).expect("examples");
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {},
+            // No quiet period: the worker's analyses and publications run within the session.
+            "initializationOptions": {"debounceMs": 0}}});
+    let init = frame(init.to_string().as_bytes());
+    // (frame, is it a request): in line mode the session waits for the answer to each
+    // request before the next message, so the session is the same every time it runs.
+    let mut messages: Vec<(Vec<u8>, bool)> = Vec::new();
+    match data.strip_prefix(b"R") {
+        Some(raw) => messages.push((raw.to_vec(), false)),
+        None => {
+            let root_uri = format!("file://{}/", root.display());
+            let text = String::from_utf8_lossy(data).replace("file:///ROOT/", &root_uri);
+            for line in text.split('\n').filter(|l| !l.is_empty()) {
+                let is_request = serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                    v.get("id").is_some() && v.get("method").is_some_and(|m| m.is_string())
+                });
+                messages.push((frame(line.as_bytes()), is_request));
+            }
+        }
+    }
+    // A raw stream may end inside a frame: the shutdown starts on a fresh header either way
+    // (the guard reads a broken frame as an error and goes on at the next header).
+    messages.push((b"\r\n\r\n".to_vec(), false));
+    messages.push((
+        frame(br#"{"jsonrpc":"2.0","id":999999,"method":"shutdown"}"#),
+        false,
+    ));
+    let before = hpl_lsp::internal_errors();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let frames = runtime.block_on(async move {
+        let (mut to_server, server_in) = tokio::io::duplex(1 << 16);
+        let (server_out, from_server) = tokio::io::duplex(1 << 16);
+        let server = tokio::spawn(hpl_lsp::transport::serve(server_in, server_out));
+        // As an editor does: initialize and wait for the answer, then the session and
+        // `shutdown`, and `exit` only once `shutdown` is answered.
+        let (initialized, initialized_rx) = tokio::sync::oneshot::channel::<()>();
+        let (shut, shut_rx) = tokio::sync::oneshot::channel::<()>();
+        // How many answers (frames with an id and no method) the server has written.
+        let (answered, mut answers) = tokio::sync::watch::channel(0usize);
+        let writer = tokio::spawn(async move {
+            let _ = to_server.write_all(&init).await;
+            if initialized_rx.await.is_ok() {
+                let mut requests = 1; // initialize
+                for (bytes, is_request) in &messages {
+                    if to_server.write_all(bytes).await.is_err() {
+                        break;
+                    }
+                    if *is_request {
+                        requests += 1;
+                        // Every request gets one answer; a session that ended (`exit` in
+                        // the input) has none to give.
+                        if answers.wait_for(|n| *n >= requests).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if shut_rx.await.is_ok() {
+                let _ = to_server
+                    .write_all(&frame(br#"{"jsonrpc":"2.0","method":"exit"}"#))
+                    .await;
+            }
+            to_server
+        });
+        let mut r = BufReader::new(from_server);
+        let (mut initialized, mut shut) = (Some(initialized), Some(shut));
+        let mut frames = Vec::new();
+        loop {
+            let mut length = None;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let n = line
+                    .strip_prefix("Content-Length: ")
+                    .expect("a length header");
+                length = Some(n.parse::<usize>().expect("a length"));
+            }
+            let Some(length) = length else { break };
+            let mut body = vec![0; length];
+            r.read_exact(&mut body).await.expect("the whole body");
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("a JSON frame");
+            assert!(v.is_object(), "{v}");
+            if v.get("id").is_some() && v.get("method").is_none() {
+                answered.send_modify(|n| *n += 1);
+            }
+            if v["id"] == 0 {
+                initialized.take().map(|s| s.send(()));
+            }
+            if v["id"] == 999999 {
+                shut.take().map(|s| s.send(()));
+            }
+            frames.push(v);
+        }
+        let _ = server.await;
+        drop(writer.await);
+        frames
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(
+        hpl_lsp::internal_errors(),
+        before,
+        "the server caught a panic (see stderr)"
+    );
+    frames
+}
+
 /// A target's body.
 pub type Target = fn(&[u8]);
 
@@ -144,4 +281,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("inventory", inventory),
     ("authorize", authorize),
     ("config", config),
+    ("lsp", lsp),
 ];

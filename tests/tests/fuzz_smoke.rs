@@ -13,6 +13,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "fixtures",
         "../examples/devices",
         "fixtures/bundles",
+        "fixtures/lsp",
     ] {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .expect("dir")
@@ -39,6 +40,33 @@ fn every_target_runs_its_seed_corpus() {
         }
         eprintln!("{name}: {} seeds", seeds.len());
     }
+}
+
+/// The language server target really holds a session: the seed's requests are answered from
+/// its edits, and its diagnostics are published.
+#[test]
+fn the_lsp_target_answers_the_seed_session() {
+    let seed = std::fs::read("fixtures/lsp/session.jsonl").expect("seed");
+    let frames = hpl_tests::fuzzing::lsp_session(&seed);
+    let answer = |id: i64| {
+        frames
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no answer to {id}: {frames:#?}"))
+    };
+    for id in (0..=11).chain([999999]) {
+        assert!(answer(id).get("error").is_none(), "{}", answer(id));
+    }
+    let hover = answer(1)["result"]["contents"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(hover.contains("mise"), "{hover}");
+    assert!(answer(11)["result"]["contents"]["value"]
+        .as_str()
+        .is_some_and(|t| t.contains("jq")));
+    assert!(frames
+        .iter()
+        .any(|f| f["method"] == "textDocument/publishDiagnostics"));
 }
 
 proptest! {
