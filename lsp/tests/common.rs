@@ -6,10 +6,15 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
+/// How long a test waits for the server's next message before it fails (instead of hanging,
+/// which is what a server that stopped answering would otherwise make of the test).
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub struct Editor {
     pub child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// The server's messages, read by a thread so that waiting for one can time out.
+    messages: std::sync::mpsc::Receiver<Value>,
     next_id: i64,
     root: PathBuf,
     /// Everything the server wrote to stderr (its log), collected by a thread.
@@ -34,7 +39,15 @@ impl Editor {
         }
         let mut child = command.spawn().expect("start hpl-lsp");
         let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(m) = read_message(&mut stdout) {
+                if tx.send(m).is_err() {
+                    break;
+                }
+            }
+        });
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut stderr = child.stderr.take().expect("stderr");
         let sink = log.clone();
@@ -46,7 +59,7 @@ impl Editor {
         Editor {
             child,
             stdin,
-            stdout,
+            messages,
             next_id: 1,
             root: root.to_path_buf(),
             stderr: log,
@@ -77,25 +90,18 @@ impl Editor {
         self.stdin.flush().expect("flush");
     }
 
+    /// The server's next message; fails the test if none comes within [`PATIENCE`] or the
+    /// server closed its output.
     pub fn receive(&mut self) -> Value {
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.stdout.read_line(&mut line).expect("read") > 0,
-                "the server closed its output"
-            );
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
+        match self.messages.recv_timeout(PATIENCE) {
+            Ok(m) => m,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("no message from the server in {PATIENCE:?}")
             }
-            if let Some(n) = line.strip_prefix("Content-Length: ") {
-                length = n.parse().expect("length");
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the server closed its output")
             }
         }
-        let mut body = vec![0; length];
-        self.stdout.read_exact(&mut body).expect("body");
-        serde_json::from_slice(&body).expect("JSON")
     }
 
     /// Sends a frame with exactly this body (valid JSON-RPC or not).
@@ -157,6 +163,27 @@ impl Editor {
             .expect("json")
             .replace(&format!("file://{}", self.root.display()), "file://<root>")
     }
+}
+
+/// One framed message from the server, or `None` at the end of its output.
+fn read_message(stdout: &mut BufReader<ChildStdout>) -> Option<Value> {
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(n) = line.strip_prefix("Content-Length: ") {
+            length = n.parse().expect("length");
+        }
+    }
+    let mut body = vec![0; length];
+    stdout.read_exact(&mut body).ok()?;
+    Some(serde_json::from_slice(&body).expect("JSON"))
 }
 
 pub fn workspace(name: &str) -> PathBuf {
