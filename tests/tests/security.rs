@@ -92,6 +92,32 @@ fn tap_prefixes_extras_specifiers_and_versions_in_names_do_not_bypass_rules() {
     assert_eq!(exit, 6);
 }
 
+// 2. `upgrade-all` is no way around `upgrade`: each package gets the verdict an `upgrade` of it
+// gets, and the whole is the strictest of them (it used to be `allow` for all 22 of a
+// contractor's npm packages, 20 of them denied by `deny npm:*`).
+#[test]
+fn upgrade_all_gives_each_package_the_verdict_its_own_upgrade_gets() {
+    let (_, all) = authorize(
+        "contractor-web",
+        r#"{"action":"upgrade-all","manager":"npm"}"#,
+    );
+    assert_eq!(all["decision"], "deny", "{all}");
+    let packages = all["packages"].as_array().expect("per-package verdicts");
+    assert_eq!(packages.len(), 22, "{all}");
+    let mut denied = 0;
+    for p in packages {
+        let name = p["package"].as_str().expect("name");
+        let one = serde_json::json!({"action": "upgrade", "manager": "npm", "package": name});
+        let alone = verdict("contractor-web", &one.to_string());
+        assert_eq!(p["decision"], alone.as_str(), "{name}: {p}");
+        denied += usize::from(alone == "deny");
+    }
+    assert_eq!(
+        denied, 20,
+        "typescript and eslint are allowed, the rest denied"
+    );
+}
+
 // 3. An unreadable `to` never turns range checks off.
 #[test]
 fn versions_are_normalised_and_an_unreadable_target_is_never_allowed_under_a_range() {
