@@ -67,6 +67,7 @@ fn a_burst_of_changes_is_one_analysis_and_the_next_request_sees_all_of_them() {
             break m["result"].clone();
         }
     };
+    let before_hover = published;
     let shown = hover["contents"]["value"].as_str().unwrap_or_default();
     assert!(
         shown.contains("mise"),
@@ -90,6 +91,9 @@ fn a_burst_of_changes_is_one_analysis_and_the_next_request_sees_all_of_them() {
         .filter_map(|d| d["code"].as_str())
         .collect();
     assert!(codes.contains(&"HPL0401"), "{codes:?}");
+    eprintln!(
+        "{before_hover} diagnostic sets before the hover, {published} up to the last version's, for {CHANGES} changes to {files} files"
+    );
     // One analysis publishes one set per file; a handful of analyses may run while the
     // messages arrive, never one per change.
     assert!(
