@@ -269,6 +269,19 @@ mod tests {
         assert_eq!(Matcher::glob("ab"), Matcher::glob("cd"));
     }
 
+    /// A pin is never the deciding rule, however specific (cargo-mutants: `&&` → `||` in
+    /// the filter of `decide` let a team's pin win over the org's deny).
+    #[test]
+    fn a_pin_never_decides_however_specific() {
+        let rules = [
+            c(RuleKind::Deny, Level::Org, Matcher::glob(""), "p"),
+            c(RuleKind::Pin, Level::Team, Matcher::Exact, "p"),
+        ];
+        let d = decide(&rules, true, |_| Fires::No);
+        assert_eq!(d.winner, Some(0));
+        assert_eq!(pin(&rules), Some(1));
+    }
+
     #[test]
     fn longer_glob_beats_shorter_at_one_level() {
         let rules = [
