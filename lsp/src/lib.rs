@@ -232,6 +232,13 @@ async fn publish(client: &Client, shared: &Shared) {
             let version = ws.open.get(path).and_then(|d| d.version);
             out.push((uri, diagnostics_of_file(a, id, &file.text), version));
         }
+        // A file that had diagnostics and is no longer analysed (an unsaved document that was
+        // closed, a file deleted) gets an empty set: the editor must not keep stale ones.
+        let now: std::collections::BTreeSet<Uri> = out.iter().map(|(u, _, _)| u.clone()).collect();
+        for gone in ws.shown.difference(&now) {
+            out.push((gone.clone(), Vec::new(), None));
+        }
+        ws.shown = now;
         Some(out)
     });
     for (uri, diags, version) in batches.unwrap_or_default() {

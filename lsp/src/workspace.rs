@@ -110,6 +110,8 @@ pub struct Workspace {
     pub analyzed: u64,
     /// The generation whose diagnostics were last published.
     pub published: u64,
+    /// The documents that diagnostics were last published for.
+    pub shown: std::collections::BTreeSet<tower_lsp_server::ls_types::Uri>,
     /// Bumped by every change to the inputs; shared so that a running analysis can see, without
     /// the workspace, that its inputs are out of date.
     generation: Arc<AtomicU64>,

@@ -157,3 +157,41 @@ fn a_document_over_the_analysed_size_is_refused_with_a_message_and_comes_back_wh
     assert_eq!(symbols[0]["name"], "policy huge v1", "{symbols}");
     stop(root, ed);
 }
+
+/// A document that is not on disk loses its diagnostics when it is closed (the server used to
+/// leave the last set standing in the editor).
+#[test]
+fn closing_an_unsaved_document_clears_its_diagnostics() {
+    let (root, mut ed) = start("closed");
+    let uri = ed.uri("scratch.hpl");
+    ed.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "hpl", "version": 1,
+        "text": "policy scratch version 1 {\n  mode asist\n}\n"}}),
+    );
+    let opened = loop {
+        let m = ed.receive();
+        if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str() {
+            break m;
+        }
+    };
+    assert!(
+        !opened["params"]["diagnostics"]
+            .as_array()
+            .expect("array")
+            .is_empty(),
+        "{opened}"
+    );
+    ed.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let closed = loop {
+        let m = ed.receive();
+        if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri.as_str() {
+            break m;
+        }
+    };
+    assert_eq!(closed["params"]["diagnostics"], json!([]), "{closed}");
+    stop(root, ed);
+}
