@@ -413,3 +413,60 @@ fn an_unnamed_target_under_a_range_needs_confirmation() {
     let named = json!({"action": "upgrade", "manager": "homebrew_formula", "package": "kubectl", "to": "1.31.0"});
     assert_eq!(ask(&b, &inv, named), Verdict::Allow);
 }
+
+// Cases no test asked until cargo-mutants showed them (issue 9, docs/reliability.md): each
+// test names the mutant of `runtime/src/enforce.rs` it kills.
+
+/// `manual` and `install_policy` are not actions the agent asks about: deny (mutant: `||` →
+/// `&&` in the first check of `authorize`).
+#[test]
+fn manual_and_install_policy_requests_are_denied() {
+    let b = compile(&[(
+        "p.hpl",
+        "policy p version 1 {\n  scope org\n  mode enforce\n  allow brew:*\n}\n",
+    )]);
+    let inv = device(json!({}), &[("homebrew_formula", &[("jq", "1.7")])]);
+    for action in ["manual", "install_policy"] {
+        let r = json!({"action": action, "manager": "homebrew_formula", "package": "jq"});
+        assert_eq!(ask(&b, &inv, r), Verdict::Deny, "{action}");
+    }
+}
+
+/// A guard applies to its own manager, on devices its policy is bound to, when its condition
+/// holds; to nothing else (mutants: each of the three tests in the guard loop of `authorize`).
+#[test]
+fn a_guard_applies_to_its_manager_where_it_is_bound_and_its_condition_holds() {
+    let b = compile(&[(
+        "p.hpl",
+        "policy everyone version 1 {\n  scope org\n  mode enforce\n  allow brew:*\n  allow npm:*\n}\npolicy web version 1 {\n  scope team web\n  mode enforce\n  guard brew deny\n  guard npm deny when device.ring == \"canary\"\n}\n",
+    )]);
+    let web = |ring: &str| {
+        let mut inv = device(
+            json!({"department": "eng", "team": "web"}),
+            &[
+                ("homebrew_formula", &[("jq", "1.7")]),
+                ("npm", &[("left-pad", "1.3.0")]),
+            ],
+        );
+        inv.ring = Some(ring.into());
+        inv
+    };
+    let api = device(
+        json!({"department": "eng", "team": "api"}),
+        &[
+            ("homebrew_formula", &[("jq", "1.7")]),
+            ("npm", &[("left-pad", "1.3.0")]),
+        ],
+    );
+    let brew =
+        json!({"action": "upgrade", "manager": "homebrew_formula", "package": "jq", "to": "1.8"});
+    let npm = json!({"action": "upgrade", "manager": "npm", "package": "left-pad", "to": "1.3.1"});
+    // Bound, its manager: denied; another manager's guard does not leak onto it.
+    assert_eq!(ask(&b, &web("broad"), brew.clone()), Verdict::Deny);
+    assert_eq!(ask(&b, &web("broad"), npm.clone()), Verdict::Allow);
+    // The condition decides.
+    assert_eq!(ask(&b, &web("canary"), npm.clone()), Verdict::Deny);
+    // Not bound to the device: no guard at all.
+    assert_eq!(ask(&b, &api, brew), Verdict::Allow);
+    assert_eq!(ask(&b, &api, npm), Verdict::Allow);
+}

@@ -215,11 +215,14 @@ fn expiry_and_tenant_mean_no_valid_snapshot_for_authorize() {
 }
 
 // 5. The guarded floor is the runtime's own: a bundle cannot unguard OS updates.
-#[test]
-fn a_bundle_that_unguards_a_guarded_manager_is_rejected_at_load() {
+
+/// The example organisation built, decoded, changed by `change`, re-signed and loaded.
+fn resigned(
+    change: impl FnOnce(&mut hpl_runtime::bundle::BundleContent),
+) -> Result<hpl_runtime::load::VerifiedBundle, hpl_runtime::load::LoadError> {
     use ed25519_dalek::{Signer, SigningKey};
     use hpl_runtime::bundle::{decode_content, encode, sign_bundle, SigningInput};
-    use hpl_runtime::load::{key_id, load, open_envelope, LoadError, TrustedKeys};
+    use hpl_runtime::load::{key_id, load, open_envelope, TrustedKeys};
     let files = hpl_compiler::driver::load_files(&[std::path::PathBuf::from("../examples/acme")])
         .expect("examples");
     let analysis =
@@ -234,12 +237,7 @@ fn a_bundle_that_unguards_a_guarded_manager_is_rejected_at_load() {
     let bytes = hpl_compiler::build::build_bundle(&analysis, &options, &[&key]).expect("build");
     let mut content =
         decode_content(open_envelope(&bytes).expect("envelope").0, 0).expect("decode");
-    let os = content
-        .managers
-        .iter()
-        .position(|m| content.strings[m.id as usize] == "softwareupdate")
-        .expect("softwareupdate");
-    content.managers[os].capabilities.guarded = false;
+    change(&mut content);
     let sign = |hash: &[u8; 32]| key.sign(hash).to_bytes();
     let resigned = sign_bundle(
         &encode(&content),
@@ -250,13 +248,55 @@ fn a_bundle_that_unguards_a_guarded_manager_is_rejected_at_load() {
     );
     let mut keys = TrustedKeys::new();
     keys.add(key.verifying_key().as_bytes()).expect("key");
-    match load(&resigned, &keys) {
-        Err(LoadError::Invalid { what }) => assert!(what.contains("safety floor"), "{what}"),
+    load(&resigned, &keys)
+}
+
+fn set_guarded(content: &mut hpl_runtime::bundle::BundleContent, manager: &str, guarded: bool) {
+    let m = content
+        .managers
+        .iter()
+        .position(|m| content.strings[m.id as usize] == manager)
+        .expect("manager");
+    content.managers[m].capabilities.guarded = guarded;
+}
+
+#[test]
+fn a_bundle_that_unguards_a_guarded_manager_is_rejected_at_load() {
+    match resigned(|c| set_guarded(c, "softwareupdate", false)) {
+        Err(hpl_runtime::load::LoadError::Invalid { what }) => {
+            assert!(what.contains("safety floor"), "{what}")
+        }
         other => panic!(
             "expected the bundle to be rejected, got {:?}",
             other.map(|_| ())
         ),
     }
+}
+
+/// The floor is a minimum: a bundle that guards more is honoured (cargo-mutants: `||` → `&&`
+/// between the bundle's bit and the floor in `authorize` survived every other test).
+#[test]
+fn a_bundle_that_guards_more_than_the_floor_is_honoured() {
+    let inventory = hpl_runtime::inventory::Inventory::from_json_str(
+        &std::fs::read_to_string("../examples/devices/platform-noncompliant.json").expect("read"),
+    )
+    .expect("inventory");
+    let request: hpl_runtime::enforce::ActionRequest = serde_json::from_str(
+        r#"{"action":"upgrade","manager":"homebrew_formula","package":"git","to":"2.47.1"}"#,
+    )
+    .expect("request");
+    let now = 1_795_914_000;
+    let settings = hpl_runtime::eval::Settings::default();
+    let ask = |bundle: &hpl_runtime::load::VerifiedBundle| {
+        hpl_runtime::enforce::authorize(bundle, &inventory, &request, now, &settings).decision
+    };
+    let plain = resigned(|_| {}).expect("loads");
+    assert_eq!(ask(&plain), hpl_runtime::enforce::Verdict::Allow);
+    let stricter = resigned(|c| set_guarded(c, "homebrew_formula", true)).expect("loads");
+    assert_eq!(
+        ask(&stricter),
+        hpl_runtime::enforce::Verdict::NeedsConfirmation
+    );
 }
 
 fn inventory_with(facts: serde_json::Value, collected_at: &str) -> serde_json::Value {
