@@ -94,6 +94,22 @@ fn check(body: &[u8]) -> Result<(), Value> {
     if !is_request && !is_response {
         return Err(error(-32600, "invalid request: no `method`", id));
     }
+    // Last, what tower-lsp-server itself must decode: a message it cannot (a duplicate key, an
+    // `id` that is neither a number nor a string) used to get its own id-less error, after
+    // which it answered nothing more, the session dead but not ended (found by the `lsp` fuzz
+    // target). Such a message is answered and dropped here instead.
+    let decoded = if is_request {
+        serde_json::from_slice::<tower_lsp_server::jsonrpc::Request>(body).map(drop)
+    } else {
+        serde_json::from_slice::<tower_lsp_server::jsonrpc::Response>(body).map(drop)
+    };
+    if let Err(e) = decoded {
+        let id = match id {
+            Value::Number(_) | Value::String(_) => id,
+            _ => Value::Null,
+        };
+        return Err(error(-32600, &format!("invalid request: {e}"), id));
+    }
     Ok(())
 }
 

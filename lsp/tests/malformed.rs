@@ -20,6 +20,16 @@ fn malformed_messages_are_answered_and_the_session_goes_on() {
         (b"null", -32600),
         (br#"{"jsonrpc":"1.0","id":77,"method":"shutdown"}"#, -32600),
         (br#"{"jsonrpc":"2.0","id":78}"#, -32600),
+        // Valid JSON that tower-lsp-server cannot decode: it used to stop answering after it
+        // (found by the `lsp` fuzz target).
+        (
+            br#"{"jsonrpc":"2.0","id":79,"method":"textDocument/hover","id":80,"method":"x"}"#,
+            -32600,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":{"a":1},"method":"shutdown"}"#,
+            -32600,
+        ),
     ] {
         ed.send_raw(body);
         // The error reply, then the server still answers a real request.
