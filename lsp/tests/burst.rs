@@ -4,28 +4,8 @@
 //! message instead of taking gigabytes.
 
 mod common;
-use common::{position_of, workspace, Editor};
-use serde_json::{json, Value};
-
-fn start(name: &str) -> (std::path::PathBuf, Editor) {
-    let root = workspace(name);
-    let mut ed = Editor::start(&root);
-    ed.request(
-        "initialize",
-        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
-    );
-    ed.notify("initialized", json!({}));
-    (root, ed)
-}
-
-fn stop(root: std::path::PathBuf, mut ed: Editor) {
-    assert_eq!(ed.request("shutdown", Value::Null), Value::Null);
-    ed.notify("exit", Value::Null);
-    let (ok, log) = ed.finish();
-    assert!(ok, "{log}");
-    assert!(!log.contains("panicked"), "{log}");
-    std::fs::remove_dir_all(root.parent().expect("parent")).ok();
-}
+use common::{position_of, start, stop};
+use serde_json::json;
 
 #[test]
 fn a_burst_of_changes_is_one_analysis_and_the_next_request_sees_all_of_them() {

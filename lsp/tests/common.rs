@@ -186,6 +186,28 @@ fn read_message(stdout: &mut BufReader<ChildStdout>) -> Option<Value> {
     Some(serde_json::from_slice(&body).expect("JSON"))
 }
 
+/// A copy of the examples named `name`, and a server on it past `initialize`/`initialized`.
+pub fn start(name: &str) -> (PathBuf, Editor) {
+    let root = workspace(name);
+    let mut ed = Editor::start(&root);
+    ed.request(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    );
+    ed.notify("initialized", json!({}));
+    (root, ed)
+}
+
+/// `shutdown` and `exit`: the server stops cleanly, logged no panic, and the copy goes.
+pub fn stop(root: PathBuf, mut ed: Editor) {
+    assert_eq!(ed.request("shutdown", Value::Null), Value::Null);
+    ed.notify("exit", Value::Null);
+    let (ok, log) = ed.finish();
+    assert!(ok, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    std::fs::remove_dir_all(root.parent().expect("parent")).ok();
+}
+
 pub fn workspace(name: &str) -> PathBuf {
     let dir = std::env::temp_dir()
         .join(format!("hpl-lsp-{name}-{}", std::process::id()))

@@ -2,18 +2,12 @@
 //! on; an oversized one is refused with a message. (The transport used to end the session.)
 
 mod common;
-use common::{workspace, Editor};
+use common::{start, stop};
 use serde_json::json;
 
 #[test]
 fn malformed_messages_are_answered_and_the_session_goes_on() {
-    let root = workspace("malformed");
-    let mut ed = Editor::start(&root);
-    ed.request(
-        "initialize",
-        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
-    );
-    ed.notify("initialized", json!({}));
+    let (root, mut ed) = start("malformed");
     for (body, code) in [
         (&b"{bad}"[..], -32700),
         (b"[]", -32600),
@@ -52,24 +46,12 @@ fn malformed_messages_are_answered_and_the_session_goes_on() {
         );
         assert!(symbols.is_array() || symbols.is_null(), "{symbols}");
     }
-    assert_eq!(
-        ed.request("shutdown", serde_json::Value::Null),
-        serde_json::Value::Null
-    );
-    ed.notify("exit", serde_json::Value::Null);
-    let (ok, log) = ed.finish();
-    assert!(ok, "{log}");
-    std::fs::remove_dir_all(root.parent().expect("parent")).ok();
+    stop(root, ed);
 }
 
 #[test]
 fn an_oversized_message_is_refused_with_a_message() {
-    let root = workspace("oversized");
-    let mut ed = Editor::start(&root);
-    ed.request(
-        "initialize",
-        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
-    );
+    let (root, mut ed) = start("oversized");
     let text = "#".repeat(17 * 1024 * 1024);
     let body = json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": ed.uri("big.hpl"), "languageId": "hpl", "version": 1, "text": text}}}).to_string();
     ed.send_raw(body.as_bytes());
@@ -85,11 +67,5 @@ fn an_oversized_message_is_refused_with_a_message() {
             .is_some_and(|t| t.contains("larger than")),
         "{message}"
     );
-    assert_eq!(
-        ed.request("shutdown", serde_json::Value::Null),
-        serde_json::Value::Null
-    );
-    ed.notify("exit", serde_json::Value::Null);
-    assert!(ed.finish().0);
-    std::fs::remove_dir_all(root.parent().expect("parent")).ok();
+    stop(root, ed);
 }

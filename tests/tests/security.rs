@@ -376,6 +376,17 @@ fn an_inventory_from_the_future_is_unknown() {
 // 14. Directory link cycles in a policy directory are an error, not a hang; a FIFO named like
 // a policy file is not read.
 #[cfg(unix)]
+/// `hpl check DIR` on a thread: its (exit, stdout, stderr), or a failure if it hangs.
+fn check_within_20_s(dir: &std::path::Path) -> (i32, String, String) {
+    let d = dir.to_str().expect("utf-8").to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(hpl(&["check", &d]));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("check finishes")
+}
+
 #[test]
 fn link_cycles_and_special_files_in_a_policy_directory_do_not_hang_check() {
     let dir = std::env::temp_dir().join(format!("hpl-security-cycle-{}", std::process::id()));
@@ -384,14 +395,7 @@ fn link_cycles_and_special_files_in_a_policy_directory_do_not_hang_check() {
     std::fs::write(dir.join("a/p.hpl"), "tenant acme\n").expect("write");
     std::os::unix::fs::symlink(dir.join("a"), dir.join("a/b/back")).expect("link");
     std::os::unix::fs::symlink(dir.join("a"), dir.join("a/b/again")).expect("link");
-    let d = dir.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(hpl(&["check", d.to_str().expect("utf-8")]));
-    });
-    let (exit, _, err) = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("check finishes");
+    let (exit, _, err) = check_within_20_s(&dir);
     assert_eq!(exit, 2, "{err}");
     assert!(err.contains("link cycle"), "{err}");
     // A FIFO named like a policy file.
@@ -403,14 +407,7 @@ fn link_cycles_and_special_files_in_a_policy_directory_do_not_hang_check() {
         .status()
         .expect("mkfifo")
         .success());
-    let d = dir.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(hpl(&["check", d.to_str().expect("utf-8")]));
-    });
-    let (exit, _, err) = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("check finishes");
+    let (exit, _, err) = check_within_20_s(&dir);
     assert_eq!(exit, 2, "{err}");
     assert!(err.contains("not a regular file"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
