@@ -6,6 +6,7 @@ use crate::exit::Exit;
 use crate::io::{read_text, Out};
 use clap::{Args, Subcommand, ValueEnum};
 use hpl_compiler::build::compile_verified;
+use hpl_compiler::driver::Analysis;
 use hpl_compiler::lower::BuildOptions;
 use hpl_runtime::config::ManagedConfig;
 use hpl_runtime::device::Device;
@@ -120,7 +121,7 @@ pub fn snapshot(command: &SnapshotCommand, out: Out<'_>, err: Out<'_>) -> std::i
     }
 }
 
-fn parse_time(at: Option<&str>, err: Out<'_>) -> std::io::Result<Option<i64>> {
+pub(crate) fn parse_time(at: Option<&str>, err: Out<'_>) -> std::io::Result<Option<i64>> {
     match at {
         Some(text) => match parse_timestamp(text) {
             Some(t) => Ok(Some(t)),
@@ -203,7 +204,8 @@ fn open_device(
     config: Option<ManagedConfig>,
     now: i64,
     err: Out<'_>,
-) -> std::io::Result<Option<Device>> {
+) -> std::io::Result<Option<(Device, Option<Analysis>)>> {
+    let mut compiled = None;
     let device = if let Some(dir) = &source.store {
         let Some(store) = open_store(dir, config.as_ref(), &source.keys, err)? else {
             return Ok(None);
@@ -244,7 +246,10 @@ fn open_device(
             root: root_of(&paths),
         };
         match compile_verified(&analysis, &options) {
-            Ok(b) => Device::with_bundle(b, config),
+            Ok(b) => {
+                compiled = Some(analysis);
+                Device::with_bundle(b, config)
+            }
             Err(e) => {
                 writeln!(err, "error: {e}")?;
                 return Ok(None);
@@ -254,10 +259,13 @@ fn open_device(
         writeln!(err, "error: pass --bundle with --key, --policy, or --store")?;
         return Ok(None);
     };
-    Ok(Some(device.with_local_zone(jiff::tz::TimeZone::system())))
+    Ok(Some((
+        device.with_local_zone(jiff::tz::TimeZone::system()),
+        compiled,
+    )))
 }
 
-fn read_inventory(path: &Path, err: Out<'_>) -> std::io::Result<Option<Inventory>> {
+pub(crate) fn read_inventory(path: &Path, err: Out<'_>) -> std::io::Result<Option<Inventory>> {
     let Some(text) = read_text(path, err)? else {
         return Ok(None);
     };
@@ -292,33 +300,50 @@ fn append_events(
     Ok(true)
 }
 
-/// What `eval` and `authorize` both need: the time, the device (configuration and snapshot)
-/// and the inventory; `None` after saying what could not be read.
-fn device_inputs(
+/// What the device commands need: the time, the device (configuration and snapshot), the
+/// inventory, and the policy's sources when it was compiled from a directory.
+pub(crate) struct Inputs {
+    pub now: i64,
+    pub device: Device,
+    pub inventory: Inventory,
+    pub analysis: Option<Analysis>,
+}
+
+/// The [`Inputs`]; `None` after saying what could not be read.
+pub(crate) fn device_inputs(
     source: &Source,
     inventory: &Path,
     at: Option<&str>,
     err: Out<'_>,
-) -> std::io::Result<Option<(i64, Device, Inventory)>> {
+) -> std::io::Result<Option<Inputs>> {
     let Some(now) = parse_time(at, err)? else {
         return Ok(None);
     };
     let Ok(config) = read_config(source.config.as_deref(), err)? else {
         return Ok(None);
     };
-    let Some(device) = open_device(source, config, now, err)? else {
+    let Some((device, analysis)) = open_device(source, config, now, err)? else {
         return Ok(None);
     };
-    let Some(inv) = read_inventory(inventory, err)? else {
+    let Some(inventory) = read_inventory(inventory, err)? else {
         return Ok(None);
     };
-    Ok(Some((now, device, inv)))
+    Ok(Some(Inputs {
+        now,
+        device,
+        inventory,
+        analysis,
+    }))
 }
 
 pub fn eval(args: &EvalArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
     let (json, events) = (args.format == RecordFormat::Json, args.events.as_deref());
-    let Some((now, device, inv)) =
-        device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
+    let Some(Inputs {
+        now,
+        device,
+        inventory: inv,
+        ..
+    }) = device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
     else {
         return Ok(Exit::Failure);
     };
@@ -335,8 +360,12 @@ pub fn eval(args: &EvalArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit
 }
 
 pub fn authorize(args: &AuthorizeArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
-    let Some((now, device, inv)) =
-        device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
+    let Some(Inputs {
+        now,
+        device,
+        inventory: inv,
+        ..
+    }) = device_inputs(&args.source, &args.inventory, args.at.as_deref(), err)?
     else {
         return Ok(Exit::Failure);
     };

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod device;
 pub mod exit;
 mod io;
+pub mod why;
 
 pub use exit::Exit;
 
@@ -50,6 +51,9 @@ enum Command {
     /// May the agent run this action? Prints the decision as JSON.
     /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
     Authorize(device::AuthorizeArgs),
+    /// The decision trace of one package on one device: every rule that names it, which
+    /// apply, which precedence step chose the winner, the pin, the violation and the plan.
+    Why(why::WhyArgs),
     /// The offline snapshot store on a device.
     Snapshot {
         #[command(subcommand)]
@@ -90,6 +94,7 @@ where
         Command::Inspect(args) => bundle::inspect(args, out, err),
         Command::Eval(args) => device::eval(args, out, err),
         Command::Authorize(args) => device::authorize(args, out, err),
+        Command::Why(args) => why::why(args, out, err),
         Command::Snapshot { command } => device::snapshot(command, out, err),
     };
     result

@@ -20,6 +20,7 @@ use crate::inventory::Inventory;
 use crate::load::VerifiedBundle;
 use crate::record::ComplianceRecord;
 use crate::store::SnapshotStore;
+use crate::trace::{self, Trace};
 use crate::vocab::Mode;
 
 /// What a device evaluates and authorizes against.
@@ -160,6 +161,22 @@ impl Device {
                 packages: Vec::new(),
             },
         }
+    }
+
+    /// The decision trace of `manager:package` on this device (`hpl why`), with the record
+    /// it is part of; `Err` says why there is nothing to trace (no valid snapshot, or no such
+    /// manager).
+    pub fn trace(
+        &self,
+        inventory: &Inventory,
+        now: i64,
+        manager: &str,
+        package: &str,
+    ) -> Result<(Trace, ComplianceRecord), String> {
+        let inventory = self.prepare(inventory.clone());
+        let bundle = self.valid_snapshot(&inventory, now)?;
+        trace::trace(bundle, &inventory, now, &self.settings(), manager, package)
+            .map_err(|e| e.to_string())
     }
 
     /// Without a snapshot the device is as strict as MDM lets it be: enforce unless capped.

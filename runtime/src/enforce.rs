@@ -40,6 +40,16 @@ pub enum Verdict {
     Deny,
 }
 
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::NeedsConfirmation => "needs_confirmation",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Decision {
     pub decision: Verdict,

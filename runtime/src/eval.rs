@@ -119,6 +119,29 @@ pub(crate) struct Evaluator<'a> {
     unknown: Vec<UnknownReason>,
     violations: Vec<Pending>,
     pub(crate) settings: &'a Settings,
+    /// The package `hpl why` asks about: what [`Evaluator::package`] decided for it, recorded
+    /// as it decides (see [`crate::trace`]).
+    pub(crate) capture: Option<Capture>,
+}
+
+/// What the evaluation of one package decided, kept for its trace: the same values the
+/// record is made of, not a second derivation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Capture {
+    pub(crate) manager: u32,
+    pub(crate) name: String,
+    /// The evaluation reached the package (some rule names it).
+    pub(crate) reached: bool,
+    /// The applicable package rules and pins (conditions hold, bound to the device).
+    pub(crate) rules: Vec<u32>,
+    pub(crate) pins: Vec<u32>,
+    /// An installed version the scheme cannot read: rules that need it were set aside.
+    pub(crate) unreadable: Option<String>,
+    /// The rules precedence was asked about, after any were set aside.
+    pub(crate) decided_among: Vec<u32>,
+    pub(crate) decision: Option<precedence::Decision>,
+    /// The pin that holds the package, when one was considered.
+    pub(crate) pin: Option<u32>,
 }
 
 /// A violation with what the plan needs to know about it.
@@ -263,6 +286,7 @@ impl<'a> Evaluator<'a> {
             unknown,
             violations: Vec::new(),
             settings,
+            capture: None,
         }
     }
 
@@ -370,7 +394,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn run(&mut self) {
+    pub(crate) fn run(&mut self) {
         let c = self.c;
         if self.inv.tenant_id != c.manifest.tenant {
             self.unknown.push(UnknownReason {
@@ -522,7 +546,7 @@ impl<'a> Evaluator<'a> {
         (others, pins)
     }
 
-    fn parse_versions(&mut self, m: u32, package: &Package) -> Result<Vec<Version>, String> {
+    fn parse_versions(&self, m: u32, package: &Package) -> Result<Vec<Version>, String> {
         let scheme = self.b.scheme(m);
         let mut out = Vec::new();
         for v in &package.versions {
@@ -629,6 +653,17 @@ impl<'a> Evaluator<'a> {
         globs: &[u32],
     ) {
         let (mut rules, mut pins) = self.candidates(m, name, globs);
+        let traced = self
+            .capture
+            .as_ref()
+            .is_some_and(|t| t.manager == m && t.name == name);
+        if traced {
+            if let Some(t) = self.capture.as_mut() {
+                t.reached = true;
+                t.rules = rules.clone();
+                t.pins = pins.clone();
+            }
+        }
         if rules.is_empty() && pins.is_empty() {
             return;
         }
@@ -669,6 +704,17 @@ impl<'a> Evaluator<'a> {
         let decision = precedence::decide(&candidates, package.is_some(), |i| {
             self.in_denied_range(rules[i], versions.as_deref()).into()
         });
+        if traced {
+            let unreadable = match package.map(|p| self.parse_versions(m, p)) {
+                Some(Err(msg)) => Some(msg),
+                _ => None,
+            };
+            if let Some(t) = self.capture.as_mut() {
+                t.unreadable = unreadable;
+                t.decided_among = rules.clone();
+                t.decision = Some(decision.clone());
+            }
+        }
         for &i in &decision.undecided {
             self.incomparable(rules[i], m, &display, &found);
         }
@@ -721,6 +767,11 @@ impl<'a> Evaluator<'a> {
         let Some(pin) = precedence::pin(&pin_candidates).map(|i| pins[i]) else {
             return;
         };
+        if traced {
+            if let Some(t) = self.capture.as_mut() {
+                t.pin = Some(pin);
+            }
+        }
         if package.is_none() {
             return;
         }
@@ -996,6 +1047,66 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn inventory(&self) -> &'a Inventory {
         self.inv
+    }
+
+    /// The value of a condition, if the evaluation computed it.
+    pub(crate) fn condition_value(&self, condition: u32) -> Option<Value> {
+        self.conditions.get(condition as usize).cloned().flatten()
+    }
+
+    /// The value of a condition, computing it now (and noting an error as unknown, which is
+    /// why [`crate::trace`] asks a separate evaluator).
+    pub(crate) fn condition_value_now(&mut self, condition: u32, origin: u32) -> Option<Value> {
+        self.condition(Some(condition), origin);
+        self.condition_value(condition)
+    }
+
+    /// Whether the device is in the scope of this origin.
+    pub(crate) fn in_scope(&self, origin: u32) -> bool {
+        self.scope_is_bound(origin)
+    }
+
+    /// Whether the rule entry is the binding through which its rule applies to the device.
+    pub(crate) fn is_bound(&self, r: u32) -> bool {
+        self.rule_is_bound(r)
+    }
+
+    /// The rule's result so far, with its note.
+    pub(crate) fn result_of(&self, r: u32) -> (Option<Outcome>, Option<String>) {
+        match self.results.get(r as usize).cloned().flatten() {
+            Some((o, n)) => (Some(o), n),
+            None => (None, None),
+        }
+    }
+
+    /// Which scopes the device is in.
+    pub(crate) fn in_path_of(&self) -> Vec<bool> {
+        self.in_path.clone()
+    }
+
+    /// The device's scopes, most general first, as records name them (`org:acme`).
+    pub(crate) fn device_scopes(&self) -> Vec<String> {
+        let c = self.c;
+        let mut scopes: Vec<(Level, String)> = c
+            .scopes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.in_path.get(*i).copied().unwrap_or(false))
+            .map(|(_, s)| {
+                let name = match s.level {
+                    Level::Org => c.manifest.tenant.as_str(),
+                    _ => c.str(s.name),
+                };
+                (s.level, format!("{}:{name}", s.level))
+            })
+            .collect();
+        scopes.sort();
+        scopes.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The record (the evaluation must have run).
+    pub(crate) fn finish_record(self) -> ComplianceRecord {
+        self.finish()
     }
 
     /// Whether a guard (by its origin) applies through one of the device's scopes.

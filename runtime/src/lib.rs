@@ -34,6 +34,7 @@ pub mod package;
 pub mod precedence;
 pub mod record;
 pub mod store;
+pub mod trace;
 pub mod version;
 pub mod vm;
 pub mod vocab;

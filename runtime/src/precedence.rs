@@ -101,31 +101,90 @@ fn kind_rank(kind: RuleKind) -> u8 {
     }
 }
 
+/// The step of the order that put one rule ahead of another: what `hpl why` says for each
+/// rule that did not decide. The orders below are defined by these steps, so the trace and
+/// the decision cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// A final deny decides before every other rule.
+    FinalDeny,
+    /// Between final denies: error severity before `warn`.
+    Severity,
+    /// The more specific scope level.
+    Level,
+    /// The more specific matcher (exact, then the longer glob prefix).
+    Matcher,
+    /// deny, then require, then allow.
+    Kind,
+    /// The lowest (policy id, rule position).
+    Tie,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::FinalDeny => "final deny",
+            DecidedBy::Severity => "severity",
+            DecidedBy::Level => "level",
+            DecidedBy::Matcher => "matcher",
+            DecidedBy::Kind => "kind",
+            DecidedBy::Tie => "tie",
+        }
+    }
+}
+
+fn step(by: DecidedBy, order: Ordering) -> Option<(DecidedBy, Ordering)> {
+    (order != Ordering::Equal).then_some((by, order))
+}
+
+/// Between final denies: which step orders `a` and `b`, and how (`Less`: `a` first).
+pub fn final_step(a: &Candidate<'_>, b: &Candidate<'_>) -> (DecidedBy, Ordering) {
+    step(DecidedBy::Severity, a.warn.cmp(&b.warn))
+        .or_else(|| step(DecidedBy::Level, b.level.cmp(&a.level)))
+        .or_else(|| step(DecidedBy::Matcher, b.matcher.cmp(&a.matcher)))
+        .unwrap_or_else(|| (DecidedBy::Tie, a.tie().cmp(&b.tie())))
+}
+
+/// Between other package rules: which step orders `a` and `b`, and how.
+pub fn rule_step(a: &Candidate<'_>, b: &Candidate<'_>) -> (DecidedBy, Ordering) {
+    step(DecidedBy::Level, b.level.cmp(&a.level))
+        .or_else(|| step(DecidedBy::Matcher, b.matcher.cmp(&a.matcher)))
+        .or_else(|| step(DecidedBy::Kind, kind_rank(a.kind).cmp(&kind_rank(b.kind))))
+        .unwrap_or_else(|| (DecidedBy::Tie, a.tie().cmp(&b.tie())))
+}
+
+/// Between pins: which step orders `a` and `b`, and how.
+pub fn pin_step(a: &Candidate<'_>, b: &Candidate<'_>) -> (DecidedBy, Ordering) {
+    step(DecidedBy::Level, b.level.cmp(&a.level))
+        .or_else(|| step(DecidedBy::Matcher, b.matcher.cmp(&a.matcher)))
+        .unwrap_or_else(|| (DecidedBy::Tie, a.tie().cmp(&b.tie())))
+}
+
+/// Why `winner` decided rather than `other` (both applicable package rules): the step of
+/// the order that separates them.
+pub fn decided_by(winner: &Candidate<'_>, other: &Candidate<'_>) -> DecidedBy {
+    match (winner.is_final_deny(), other.is_final_deny()) {
+        (true, false) => DecidedBy::FinalDeny,
+        (true, true) => final_step(winner, other).0,
+        _ => rule_step(winner, other).0,
+    }
+}
+
 /// Among final denies: `Less` when `a` decides before `b`.
 pub fn final_order(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    a.warn
-        .cmp(&b.warn)
-        .then_with(|| b.level.cmp(&a.level))
-        .then_with(|| b.matcher.cmp(&a.matcher))
-        .then_with(|| a.tie().cmp(&b.tie()))
+    final_step(a, b).1
 }
 
 /// Among the other package rules: `Less` when `a` wins over `b` (when both apply and `a`, if a
 /// ranged deny, fires).
 pub fn rule_order(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    b.level
-        .cmp(&a.level)
-        .then_with(|| b.matcher.cmp(&a.matcher))
-        .then_with(|| kind_rank(a.kind).cmp(&kind_rank(b.kind)))
-        .then_with(|| a.tie().cmp(&b.tie()))
+    rule_step(a, b).1
 }
 
 /// Among pins: `Less` when `a` wins over `b`.
 pub fn pin_order(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    b.level
-        .cmp(&a.level)
-        .then_with(|| b.matcher.cmp(&a.matcher))
-        .then_with(|| a.tie().cmp(&b.tie()))
+    pin_step(a, b).1
 }
 
 /// Whether a ranged deny's range holds the version in question.
