@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod device;
 pub mod exit;
 mod io;
+pub mod test;
 pub mod why;
 
 pub use exit::Exit;
@@ -51,6 +52,9 @@ enum Command {
     /// May the agent run this action? Prints the decision as JSON.
     /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
     Authorize(device::AuthorizeArgs),
+    /// Run the policy tests under DIR/tests: expectations, snapshots, coverage.
+    /// Exit 0 all pass, 1 any failure, 2 usage or I/O.
+    Test(test::TestArgs),
     /// The decision trace of one package on one device: every rule that names it, which
     /// apply, which precedence step chose the winner, the pin, the violation and the plan.
     Why(why::WhyArgs),
@@ -61,8 +65,23 @@ enum Command {
     },
 }
 
-/// Runs the CLI; returns the process exit code.
+/// Runs the CLI; returns the process exit code. Interactive input (`hpl test --review`)
+/// comes from standard input.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_with_input(args, &mut std::io::stdin().lock(), out, err)
+}
+
+/// [`run`] with the answers to interactive questions read from `input`.
+pub fn run_with_input<I, T>(
+    args: I,
+    input: &mut dyn std::io::BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -94,6 +113,7 @@ where
         Command::Inspect(args) => bundle::inspect(args, out, err),
         Command::Eval(args) => device::eval(args, out, err),
         Command::Authorize(args) => device::authorize(args, out, err),
+        Command::Test(args) => test::test(args, input, out, err),
         Command::Why(args) => why::why(args, out, err),
         Command::Snapshot { command } => device::snapshot(command, out, err),
     };

@@ -1354,7 +1354,8 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
+/// The origin of a rule or toolchain entry as records name it.
+pub fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
     let o = &c.origins[origin as usize];
     let policy = &c.policies[o.policy as usize];
     let scope = &c.scopes[o.scope as usize];
