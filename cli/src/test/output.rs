@@ -31,7 +31,8 @@ fn snapshot_line(r: &TestResult) -> Option<String> {
 pub fn human(run: &Run, coverage: bool) -> String {
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "running {} tests", run.results.len());
+    let n = run.results.len();
+    let _ = writeln!(w, "running {n} test{}", if n == 1 { "" } else { "s" });
     for r in &run.results {
         let _ = writeln!(w, "test {} › {} ... {}", r.file, r.name, status(r));
     }
@@ -93,7 +94,10 @@ pub fn human(run: &Run, coverage: bool) -> String {
 fn coverage_table(run: &Run) -> String {
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "rule coverage (exercised: some test's record checked it)");
+    let _ = writeln!(
+        w,
+        "rule coverage (exercised: some test's record checked it)"
+    );
     let _ = writeln!(
         w,
         "  {:<16} {:>6} {:>10} {:>16} {:>17} {:>9}",

@@ -17,7 +17,10 @@ pub struct Asked {
 }
 
 fn origin(o: &RuleOrigin) -> String {
-    format!("{} v{} {} {}", o.policy, o.policy_version, o.scope, o.source)
+    format!(
+        "{} v{} {} {}",
+        o.policy, o.policy_version, o.scope, o.source
+    )
 }
 
 fn name<T: serde::Serialize>(v: &T) -> String {

@@ -201,9 +201,7 @@ pub fn inventory_json(base: &Path, set: Option<&Overrides>) -> Result<Json, Stri
     if let Some(ring) = &set.ring {
         obj.insert("ring".into(), Json::from(ring.as_str()));
     }
-    let scopes = obj
-        .entry("scopes")
-        .or_insert_with(|| serde_json::json!({}));
+    let scopes = obj.entry("scopes").or_insert_with(|| serde_json::json!({}));
     if let Some(scopes) = scopes.as_object_mut() {
         for (key, value) in [
             ("department", &set.department),
@@ -218,9 +216,7 @@ pub fn inventory_json(base: &Path, set: Option<&Overrides>) -> Result<Json, Stri
             scopes.insert("device_groups".into(), Json::from(groups.clone()));
         }
     }
-    let device = obj
-        .entry("device")
-        .or_insert_with(|| serde_json::json!({}));
+    let device = obj.entry("device").or_insert_with(|| serde_json::json!({}));
     if let Some(device) = device.as_object_mut() {
         if let Some(arch) = &set.arch {
             device.insert("arch".into(), Json::from(arch.as_str()));
@@ -251,8 +247,7 @@ pub fn inventory_json(base: &Path, set: Option<&Overrides>) -> Result<Json, Stri
         return Err(format!("{}: `managers` is not a list", base.display()));
     };
     managers.retain(|m| {
-        !set
-            .remove_managers
+        !set.remove_managers
             .iter()
             .any(|r| m.get("id").and_then(Json::as_str) == Some(r))
     });
@@ -386,8 +381,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hpl-spec-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.toml");
-        std::fs::write(&file, "[[test]]\nname = \"x\"\ninventory = \"i.json\"\nexpct = {}\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "[[test]]\nname = \"x\"\ninventory = \"i.json\"\nexpct = {}\n",
+        )
+        .unwrap();
         let e = read(&file).unwrap_err();
         assert!(e.contains("t.toml:4:1"), "{e}");
         assert!(e.contains("expct"), "{e}");
