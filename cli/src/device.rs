@@ -134,7 +134,7 @@ pub(crate) fn parse_time(at: Option<&str>, err: Out<'_>) -> std::io::Result<Opti
     }
 }
 
-fn read_config(
+pub(crate) fn read_config(
     path: Option<&Path>,
     err: Out<'_>,
 ) -> std::io::Result<Result<Option<ManagedConfig>, ()>> {
@@ -199,7 +199,7 @@ fn open_store(
 /// The device the command asks: its MDM configuration and its snapshot (from the store, a
 /// bundle file, or a policy directory compiled in memory). All device logic is the runtime's
 /// [`Device`]; this only finds the inputs.
-fn open_device(
+pub(crate) fn open_device(
     source: &Source,
     config: Option<ManagedConfig>,
     now: i64,

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod device;
 pub mod exit;
 mod io;
+pub mod report;
 pub mod test;
 pub mod why;
 
@@ -52,6 +53,9 @@ enum Command {
     /// May the agent run this action? Prints the decision as JSON.
     /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
     Authorize(device::AuthorizeArgs),
+    /// Evaluate a fleet's inventories and summarise its compliance (by state, scope, ring,
+    /// manager; top drifts and their rules; unknown devices and why); --html for a page.
+    Report(report::ReportArgs),
     /// Run the policy tests under DIR/tests: expectations, snapshots, coverage.
     /// Exit 0 all pass, 1 any failure, 2 usage or I/O.
     Test(test::TestArgs),
@@ -113,6 +117,7 @@ where
         Command::Inspect(args) => bundle::inspect(args, out, err),
         Command::Eval(args) => device::eval(args, out, err),
         Command::Authorize(args) => device::authorize(args, out, err),
+        Command::Report(args) => report::report(args, out, err),
         Command::Test(args) => test::test(args, input, out, err),
         Command::Why(args) => why::why(args, out, err),
         Command::Snapshot { command } => device::snapshot(command, out, err),

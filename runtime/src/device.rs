@@ -95,12 +95,9 @@ impl Device {
         inventory
     }
 
-    /// The snapshot that is valid at `now` for this device and inventory, or why there is none.
-    pub fn valid_snapshot(
-        &self,
-        inventory: &Inventory,
-        now: i64,
-    ) -> Result<&VerifiedBundle, String> {
+    /// The snapshot that is valid at `now` on this device (it exists, is not expired and is
+    /// for the configuration's tenant), or why there is none.
+    pub fn snapshot_at(&self, now: i64) -> Result<&VerifiedBundle, String> {
         let bundle = self.snapshot.as_ref().map_err(Clone::clone)?;
         let manifest = &bundle.content().manifest;
         if let Some(expires) = manifest.expires_at {
@@ -120,6 +117,17 @@ impl Device {
                 ));
             }
         }
+        Ok(bundle)
+    }
+
+    /// The snapshot that is valid at `now` for this device and inventory, or why there is none.
+    pub fn valid_snapshot(
+        &self,
+        inventory: &Inventory,
+        now: i64,
+    ) -> Result<&VerifiedBundle, String> {
+        let bundle = self.snapshot_at(now)?;
+        let manifest = &bundle.content().manifest;
         if inventory.tenant_id != manifest.tenant {
             return Err(format!(
                 "the inventory is for tenant `{}`, the bundle for `{}`",

@@ -2,6 +2,7 @@
 //! generators of the property tests (see [`gen`]), and the bodies of the fuzz targets (see
 //! [`fuzzing`]).
 
+pub mod fleet;
 pub mod fuzzing;
 pub mod gen;
 pub mod reference;
