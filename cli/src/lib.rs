@@ -9,7 +9,9 @@
 pub mod author;
 pub mod bundle;
 pub mod device;
+pub mod diff;
 pub mod exit;
+mod fleet;
 mod io;
 pub mod report;
 pub mod test;
@@ -53,6 +55,9 @@ enum Command {
     /// May the agent run this action? Prints the decision as JSON.
     /// Exit 0 allow, 5 needs_confirmation, 6 deny, 1 error.
     Authorize(device::AuthorizeArgs),
+    /// The semantic diff of two policies (directories, bundles, or --git OLD..NEW): entries
+    /// per scope, winners that change, and with --inventories the devices that change.
+    Diff(diff::DiffArgs),
     /// Evaluate a fleet's inventories and summarise its compliance (by state, scope, ring,
     /// manager; top drifts and their rules; unknown devices and why); --html for a page.
     Report(report::ReportArgs),
@@ -117,6 +122,7 @@ where
         Command::Inspect(args) => bundle::inspect(args, out, err),
         Command::Eval(args) => device::eval(args, out, err),
         Command::Authorize(args) => device::authorize(args, out, err),
+        Command::Diff(args) => diff::diff(args, out, err),
         Command::Report(args) => report::report(args, out, err),
         Command::Test(args) => test::test(args, input, out, err),
         Command::Why(args) => why::why(args, out, err),

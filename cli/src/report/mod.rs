@@ -12,14 +12,14 @@ pub mod summary;
 
 use crate::device::{open_device, parse_time, read_config, Source};
 use crate::exit::Exit;
+use crate::fleet::Item;
 use crate::io::Out;
 use clap::{Args, ValueEnum};
 use hpl_runtime::device::Device;
 use hpl_runtime::inventory::Inventory;
 use serde::Serialize;
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use summary::{DeviceSummary, Fleet, FleetReport};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,111 +82,6 @@ pub struct Report {
     pub trend: Vec<TrendPoint>,
 }
 
-/// The longest inventory line or file read.
-const MAX_INVENTORY_BYTES: u64 = crate::io::MAX_TEXT_BYTES;
-
-/// One inventory to evaluate, or why it could not be read.
-enum Item {
-    Text { source: String, text: String },
-    Unreadable { source: String, error: String },
-}
-
-/// Streams the inventories of `path` to `send`, one at a time; `Err` when `path` itself cannot
-/// be opened. `send` returns false to stop.
-fn stream(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for entry in entries {
-            let Ok(entry) = entry else { continue };
-            let p = entry.path();
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            match p.extension().and_then(|e| e.to_str()) {
-                Some("json") if is_file => {
-                    let source = p.display().to_string();
-                    let item = match hpl_runtime::store::read_regular_file(&p, MAX_INVENTORY_BYTES)
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
-                    {
-                        Ok(text) => Item::Text { source, text },
-                        Err(error) => Item::Unreadable { source, error },
-                    };
-                    if !send(item) {
-                        return Ok(());
-                    }
-                }
-                Some("jsonl") if is_file => stream_lines(&p, send)?,
-                _ => {}
-            }
-        }
-        Ok(())
-    } else if meta.is_file() {
-        stream_lines(path, send)
-    } else {
-        Err(format!(
-            "{}: not a directory or a regular file",
-            path.display()
-        ))
-    }
-}
-
-/// A JSON-lines file, line by line, each line at most [`MAX_INVENTORY_BYTES`].
-fn stream_lines(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut line = Vec::new();
-    for n in 1.. {
-        line.clear();
-        let read = (&mut reader)
-            .take(MAX_INVENTORY_BYTES + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("{}:{n}: {e}", path.display()))?;
-        if read == 0 {
-            break;
-        }
-        let source = format!("{}:{n}", path.display());
-        if line.len() as u64 > MAX_INVENTORY_BYTES {
-            // Skip the rest of the over-long line; it is one unreadable inventory.
-            let mut rest = Vec::new();
-            loop {
-                rest.clear();
-                let r = (&mut reader)
-                    .take(1 << 20)
-                    .read_until(b'\n', &mut rest)
-                    .map_err(|e| format!("{source}: {e}"))?;
-                if r == 0 || rest.ends_with(b"\n") {
-                    break;
-                }
-            }
-            if !send(Item::Unreadable {
-                source,
-                error: format!("longer than {MAX_INVENTORY_BYTES} bytes"),
-            }) {
-                return Ok(());
-            }
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line);
-        if text.trim().is_empty() {
-            continue;
-        }
-        let item = match std::str::from_utf8(&line) {
-            Ok(t) => Item::Text {
-                source,
-                text: t.to_string(),
-            },
-            Err(e) => Item::Unreadable {
-                source,
-                error: e.to_string(),
-            },
-        };
-        if !send(item) {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
 /// What a worker sends back.
 enum Evaluated {
     Device(Box<DeviceSummary>),
@@ -216,58 +111,20 @@ fn evaluate_input(
     path: &Path,
     at: Option<i64>,
     jobs: usize,
-    mut progress: Option<&mut dyn std::io::Write>,
+    progress: Option<&mut dyn std::io::Write>,
 ) -> Result<Fleet, String> {
     let mut fleet = Fleet::default();
-    let (items_tx, items_rx) = mpsc::sync_channel::<Item>(jobs * 4);
-    let items_rx = std::sync::Mutex::new(items_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Evaluated>(jobs * 4);
-    let started = std::time::Instant::now();
-    let result = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut send = |item: Item| items_tx.send(item).is_ok();
-            stream(path, &mut send)
-        });
-        for _ in 0..jobs {
-            let done_tx = done_tx.clone();
-            let items_rx = &items_rx;
-            scope.spawn(move || loop {
-                let item = match items_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(item) = item else { return };
-                if done_tx.send(evaluate(device, tenant, item, at)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(done_tx);
-        let mut n: u64 = 0;
-        let mut last = std::time::Instant::now();
-        for e in done_rx {
-            match e {
-                Evaluated::Device(d) => fleet.add(&d),
-                Evaluated::Unreadable { source, error } => fleet.add_unreadable(&source, &error),
-            }
-            n += 1;
-            if let Some(p) = progress.as_mut() {
-                if last.elapsed().as_millis() >= 200 {
-                    last = std::time::Instant::now();
-                    let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    let _ = write!(p, "\r{}: {n} devices, {rate:.0}/s", path.display());
-                    let _ = p.flush();
-                }
-            }
-        }
-        if let Some(p) = progress.as_mut() {
-            let _ = write!(p, "\r{}: {n} devices\n", path.display());
-        }
-        reader
-            .join()
-            .unwrap_or_else(|_| Err("the reader failed".into()))
-    });
-    result.map(|()| fleet)
+    crate::fleet::par_fold(
+        path,
+        jobs,
+        progress,
+        |item| evaluate(device, tenant, item, at),
+        |e| match e {
+            Evaluated::Device(d) => fleet.add(&d),
+            Evaluated::Unreadable { source, error } => fleet.add_unreadable(&source, &error),
+        },
+    )?;
+    Ok(fleet)
 }
 
 pub fn report(args: &ReportArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
