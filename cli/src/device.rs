@@ -516,10 +516,7 @@ pub fn table(r: &ComplianceRecord) -> String {
             } else {
                 "!"
             };
-            let category = serde_json::to_value(v.category)
-                .ok()
-                .and_then(|c| c.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let category = v.category.as_str();
             let _ = writeln!(
                 w,
                 "  {mark} {category:<20} {:<24} expected {:<18} found {:<18} {:<9} {} v{} {} {}",

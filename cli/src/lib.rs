@@ -11,7 +11,7 @@ pub mod bundle;
 pub mod device;
 pub mod diff;
 pub mod exit;
-mod fleet;
+pub(crate) mod fleet;
 mod io;
 pub mod report;
 pub mod test;

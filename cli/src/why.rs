@@ -453,10 +453,7 @@ pub fn human(
     if !trace.violations.is_empty() {
         let _ = writeln!(w, "\nviolation");
         for v in &trace.violations {
-            let category = serde_json::to_value(v.category)
-                .ok()
-                .and_then(|c| c.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let category = v.category.as_str();
             let _ = writeln!(
                 w,
                 "  {} {category}: expected {}, found {}  → {}  ({})",

@@ -89,6 +89,19 @@ pub enum Category {
     UnmanagedToolchain,
 }
 
+impl Category {
+    /// The name in records (`missing_required` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::MissingRequired => "missing_required",
+            Category::PresentDenied => "present_denied",
+            Category::VersionOutOfRange => "version_out_of_range",
+            Category::PinMismatch => "pin_mismatch",
+            Category::UnmanagedToolchain => "unmanaged_toolchain",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -149,6 +162,19 @@ pub enum Outcome {
     Fail,
 }
 
+impl Outcome {
+    /// The name in records (`pass` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Skip => "skip",
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Unknown => "unknown",
+            Outcome::Fail => "fail",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RuleResult {
     pub rule: RuleOrigin,
@@ -160,6 +186,34 @@ pub struct RuleResult {
     /// Why a rule that applies was not checked, e.g. "forbidden by final deny …".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names agree with serde's, which the schema fixes.
+    #[test]
+    fn names_are_the_serialized_names() {
+        for c in [
+            Category::MissingRequired,
+            Category::PresentDenied,
+            Category::VersionOutOfRange,
+            Category::PinMismatch,
+            Category::UnmanagedToolchain,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for o in [
+            Outcome::Skip,
+            Outcome::Pass,
+            Outcome::Warn,
+            Outcome::Unknown,
+            Outcome::Fail,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+    }
 }
 
 impl ComplianceRecord {

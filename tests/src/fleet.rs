@@ -123,3 +123,21 @@ pub fn write_jsonl(mut w: impl Write, n: usize, packages: usize) -> std::io::Res
     }
     Ok(())
 }
+
+/// Writes `n` devices with between `min` and `max` packages each (spread evenly), as JSON
+/// lines: the benchmark's fleet.
+pub fn write_jsonl_sized(
+    mut w: impl Write,
+    n: usize,
+    min: usize,
+    max: usize,
+) -> std::io::Result<()> {
+    let templates = templates();
+    let span = max.saturating_sub(min) + 1;
+    for i in 0..n {
+        let packages = min + (i.wrapping_mul(7919) % span);
+        serde_json::to_writer(&mut w, &device(&templates, i, packages))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}

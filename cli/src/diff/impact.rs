@@ -193,10 +193,7 @@ impl Outcome {
                 .map(|v| {
                     format!(
                         "{} {}:{} (expected {}, found {})",
-                        serde_json::to_value(v.category)
-                            .ok()
-                            .and_then(|c| c.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        v.category.as_str(),
                         v.manager,
                         v.package,
                         v.expected,
@@ -254,12 +251,7 @@ pub fn compare(
     if a == b {
         return None;
     }
-    let s = &inventory.scopes;
-    let mut scopes = vec![format!("org:{tenant}")];
-    scopes.extend(s.department.iter().map(|d| format!("department:{d}")));
-    scopes.extend(s.team.iter().map(|t| format!("team:{t}")));
-    scopes.extend(s.environment.iter().map(|e| format!("environment:{e}")));
-    scopes.extend(s.device_groups.iter().map(|g| format!("device_group:{g}")));
+    let scopes = crate::fleet::scope_labels(inventory, tenant);
     Some(DeviceChange {
         device_id: inventory.device_id.clone(),
         scopes,

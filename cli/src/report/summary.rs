@@ -34,21 +34,13 @@ pub struct DeviceSummary {
 
 impl DeviceSummary {
     pub fn of(inventory: &Inventory, record: &ComplianceRecord, tenant: &str) -> DeviceSummary {
-        let s = &inventory.scopes;
-        let mut scopes = vec![format!("org:{tenant}")];
-        scopes.extend(s.department.iter().map(|d| format!("department:{d}")));
-        scopes.extend(s.team.iter().map(|t| format!("team:{t}")));
-        scopes.extend(s.environment.iter().map(|e| format!("environment:{e}")));
-        scopes.extend(s.device_groups.iter().map(|g| format!("device_group:{g}")));
+        let scopes = crate::fleet::scope_labels(inventory, tenant);
         let mut drifts: Vec<_> = record
             .violations
             .iter()
             .map(|v| {
                 (
-                    serde_json::to_value(v.category)
-                        .ok()
-                        .and_then(|c| c.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    v.category.as_str().to_string(),
                     v.manager.clone(),
                     v.package.clone(),
                     v.rule.source.clone(),
@@ -119,6 +111,21 @@ struct Sample {
 }
 
 impl Sample {
+    fn group(&self, code: &str) -> UnknownGroup {
+        UnknownGroup {
+            code: code.to_string(),
+            devices: self.count,
+            sample: self
+                .smallest
+                .iter()
+                .map(|(d, m)| Named {
+                    device: d.clone(),
+                    detail: m.clone(),
+                })
+                .collect(),
+        }
+    }
+
     fn add(&mut self, id: &str, detail: &str) {
         self.count += 1;
         if self.smallest.len() < SAMPLE
@@ -301,32 +308,9 @@ impl Fleet {
             unknown: self
                 .unknown
                 .iter()
-                .map(|(code, s)| UnknownGroup {
-                    code: code.clone(),
-                    devices: s.count,
-                    sample: s
-                        .smallest
-                        .iter()
-                        .map(|(d, m)| Named {
-                            device: d.clone(),
-                            detail: m.clone(),
-                        })
-                        .collect(),
-                })
+                .map(|(code, s)| s.group(code))
                 .collect(),
-            unreadable: UnknownGroup {
-                code: "unreadable_inventory".into(),
-                devices: self.unreadable.count,
-                sample: self
-                    .unreadable
-                    .smallest
-                    .iter()
-                    .map(|(d, m)| Named {
-                        device: d.clone(),
-                        detail: m.clone(),
-                    })
-                    .collect(),
-            },
+            unreadable: self.unreadable.group("unreadable_inventory"),
         }
     }
 }

@@ -23,13 +23,6 @@ fn origin(o: &RuleOrigin) -> String {
     )
 }
 
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// The snapshot text of a test's result.
 pub fn render(test: &str, record: &ComplianceRecord, asked: &[Asked]) -> String {
     let mut s = String::new();
@@ -62,7 +55,7 @@ pub fn render(test: &str, record: &ComplianceRecord, asked: &[Asked]) -> String 
             let _ = writeln!(
                 w,
                 "  {mark} {} {}:{} expected {} found {} -> {}",
-                name(&v.category),
+                v.category.as_str(),
                 v.manager,
                 v.package,
                 v.expected,
@@ -127,7 +120,7 @@ pub fn render(test: &str, record: &ComplianceRecord, asked: &[Asked]) -> String 
             let _ = writeln!(
                 w,
                 "  {:<7} {} {}  {}",
-                name(&r.result),
+                r.result.as_str(),
                 r.kind.as_str(),
                 r.target,
                 r.rule.source
