@@ -214,9 +214,12 @@ pub fn workspace(name: &str) -> PathBuf {
         .join("acme");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
+    // The policy files only (examples/acme/tests holds its `hpl test` suite).
     for e in std::fs::read_dir("../examples/acme").expect("examples") {
         let p = e.expect("entry").path();
-        std::fs::copy(&p, dir.join(p.file_name().expect("name"))).expect("copy");
+        if p.extension().is_some_and(|x| x == "hpl") {
+            std::fs::copy(&p, dir.join(p.file_name().expect("name"))).expect("copy");
+        }
     }
     dir
 }

@@ -188,6 +188,12 @@ pub struct RuleResult {
     pub note: Option<String>,
 }
 
+impl ComplianceRecord {
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +219,5 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
         }
-    }
-}
-
-impl ComplianceRecord {
-    pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 }

@@ -365,3 +365,58 @@ proptest! {
         prop_assert!(outcome_changes <= differing);
     }
 }
+
+/// Two signed bundles (what the control plane would roll out) diff like their sources.
+#[test]
+fn two_signed_bundles_diff_like_their_sources() {
+    let dir = std::env::temp_dir().join(format!("hpl-diff-signed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (key, pubkey) = (dir.join("k"), dir.join("k.pub"));
+    assert_eq!(hpl(&["keygen", "--out", &s(&key)]).0, 0);
+    let new = edited_copy("bundles", EDITS);
+    let (a, b) = (dir.join("old.hplb"), dir.join("new.hplb"));
+    for (src, out) in [("../examples/acme".to_string(), &a), (s(&new), &b)] {
+        let (exit, _, err) = hpl(&[
+            "build",
+            &src,
+            "-o",
+            &s(out),
+            "--sign-key",
+            &s(&key),
+            "--issued-at",
+            AT,
+        ]);
+        assert_eq!(exit, 0, "{err}");
+    }
+    let from_bundles = hpl(&[
+        "diff",
+        &s(&a),
+        &s(&b),
+        "--key",
+        &s(&pubkey),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(from_bundles.0, 0, "{}", from_bundles.2);
+    let from_sources = hpl(&[
+        "diff",
+        "../examples/acme",
+        &s(&new),
+        "--at",
+        AT,
+        "--format",
+        "json",
+    ]);
+    let changes = |out: &str| serde_json::from_str::<Json>(out).unwrap()["changes"].clone();
+    assert_eq!(changes(&from_bundles.1), changes(&from_sources.1));
+    // Without the key a bundle is not read.
+    let (exit, _, err) = hpl(&["diff", &s(&a), &s(&b)]);
+    assert_eq!(exit, 1);
+    assert!(err.contains("pass --key"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&new).unwrap();
+}

@@ -222,3 +222,46 @@ fn the_traced_step_is_the_one_that_separates_two_rules() {
     };
     assert_eq!(decided_by(&final_deny, &warn_final), DecidedBy::Severity);
 }
+
+/// From a signed bundle the trace is the same, without source lines (a bundle keeps origins,
+/// not sources).
+#[test]
+fn why_on_a_bundle_decides_alike() {
+    let dir = std::env::temp_dir().join(format!("hpl-why-bundle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("k").to_str().unwrap().to_string();
+    let bundle = dir.join("acme.hplb").to_str().unwrap().to_string();
+    assert_eq!(hpl(&["keygen", "--out", &key]).0, 0);
+    let (exit, _, err) = hpl(&[
+        "build",
+        "../examples/acme",
+        "-o",
+        &bundle,
+        "--sign-key",
+        &key,
+        "--issued-at",
+        "2026-11-29T00:00:00Z",
+    ]);
+    assert_eq!(exit, 0, "{err}");
+    let args = [
+        "brew:terraform",
+        "--inventory",
+        "../examples/devices/platform-noncompliant.json",
+        "--format",
+        "json",
+    ];
+    let mut with_bundle = vec!["why"];
+    with_bundle.extend_from_slice(&args);
+    with_bundle.extend_from_slice(&["--at", "2026-11-29T02:00:00Z"]);
+    let public = format!("{key}.pub");
+    with_bundle.extend_from_slice(&["--bundle", &bundle, "--key", &public]);
+    let (exit, out, err) = hpl(&with_bundle);
+    assert_eq!(exit, 0, "{err}");
+    let from_bundle: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (_, out, _) = why(&args);
+    let from_policy: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(from_bundle["rules"], from_policy["rules"]);
+    assert_eq!(from_bundle["decider"], from_policy["decider"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

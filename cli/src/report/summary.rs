@@ -305,11 +305,7 @@ impl Fleet {
             distinct_drifts,
             top_drifts: drifts,
             top_rules: rules,
-            unknown: self
-                .unknown
-                .iter()
-                .map(|(code, s)| s.group(code))
-                .collect(),
+            unknown: self.unknown.iter().map(|(code, s)| s.group(code)).collect(),
             unreadable: self.unreadable.group("unreadable_inventory"),
         }
     }
