@@ -4,7 +4,38 @@
 
 use std::io::{BufRead, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+
+/// How far the reader is: bytes of inventories read, of how many (0 while unknown).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub read: AtomicU64,
+    pub total: AtomicU64,
+}
+
+impl Progress {
+    fn add(&self, bytes: u64) {
+        self.read.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The progress line: a bar when the total is known, then devices and their rate.
+pub fn progress_line(read: u64, total: u64, devices: u64, per_second: f64) -> String {
+    const WIDTH: u64 = 24;
+    let bar = if total > 0 {
+        let done = (read.min(total) * WIDTH / total) as usize;
+        format!(
+            "[{}{}] {:>3}%  ",
+            "█".repeat(done),
+            "░".repeat(WIDTH as usize - done),
+            read.min(total) * 100 / total
+        )
+    } else {
+        String::new()
+    };
+    format!("{bar}{devices} devices, {per_second:.0}/s")
+}
 
 /// The longest inventory line or file read.
 const MAX_INVENTORY_BYTES: u64 = crate::io::MAX_TEXT_BYTES;
@@ -17,9 +48,29 @@ pub enum Item {
 
 /// Streams the inventories of `path` to `send`, one at a time; `Err` when `path` itself cannot
 /// be opened. `send` returns false to stop.
-pub fn stream(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), String> {
+pub fn stream(
+    path: &Path,
+    progress: &Progress,
+    send: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.is_dir() {
+        // The sizes first (one listing, nothing kept), for the progress bar.
+        let total: u64 = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let p = e.path();
+                matches!(
+                    p.extension().and_then(|x| x.to_str()),
+                    Some("json" | "jsonl")
+                )
+            })
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        progress.total.store(total, Ordering::Relaxed);
         let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
         for entry in entries {
             let Ok(entry) = entry else { continue };
@@ -32,20 +83,24 @@ pub fn stream(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), Str
                         .map_err(|e| e.to_string())
                         .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
                     {
-                        Ok(text) => Item::Text { source, text },
+                        Ok(text) => {
+                            progress.add(text.len() as u64);
+                            Item::Text { source, text }
+                        }
                         Err(error) => Item::Unreadable { source, error },
                     };
                     if !send(item) {
                         return Ok(());
                     }
                 }
-                Some("jsonl") if is_file => stream_lines(&p, send)?,
+                Some("jsonl") if is_file => stream_lines(&p, progress, send)?,
                 _ => {}
             }
         }
         Ok(())
     } else if meta.is_file() {
-        stream_lines(path, send)
+        progress.total.store(meta.len(), Ordering::Relaxed);
+        stream_lines(path, progress, send)
     } else {
         Err(format!(
             "{}: not a directory or a regular file",
@@ -55,7 +110,11 @@ pub fn stream(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), Str
 }
 
 /// A JSON-lines file, line by line, each line at most [`MAX_INVENTORY_BYTES`].
-fn stream_lines(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), String> {
+fn stream_lines(
+    path: &Path,
+    progress: &Progress,
+    send: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
@@ -68,6 +127,7 @@ fn stream_lines(path: &Path, send: &mut dyn FnMut(Item) -> bool) -> Result<(), S
         if read == 0 {
             break;
         }
+        progress.add(read as u64);
         let source = format!("{}:{n}", path.display());
         if line.len() as u64 > MAX_INVENTORY_BYTES {
             // Skip the rest of the over-long line; it is one unreadable inventory.
@@ -138,10 +198,12 @@ pub fn par_fold<T: Send>(
     let items_rx = std::sync::Mutex::new(items_rx);
     let (done_tx, done_rx) = mpsc::sync_channel::<T>(jobs * 4);
     let started = std::time::Instant::now();
+    let read = Progress::default();
     std::thread::scope(|scope| {
+        let reader_progress = &read;
         let reader = scope.spawn(move || {
             let mut send = |item: Item| items_tx.send(item).is_ok();
-            stream(path, &mut send)
+            stream(path, reader_progress, &mut send)
         });
         for _ in 0..jobs {
             let done_tx = done_tx.clone();
@@ -167,16 +229,38 @@ pub fn par_fold<T: Send>(
                 if last.elapsed().as_millis() >= 200 {
                     last = std::time::Instant::now();
                     let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    let _ = write!(p, "\r{}: {n} devices, {rate:.0}/s", path.display());
+                    let line = progress_line(
+                        read.read.load(Ordering::Relaxed),
+                        read.total.load(Ordering::Relaxed),
+                        n,
+                        rate,
+                    );
+                    let _ = write!(p, "\r{}: {line}", path.display());
                     let _ = p.flush();
                 }
             }
         }
         if let Some(p) = progress.as_mut() {
-            let _ = writeln!(p, "\r{}: {n} devices", path.display());
+            // Clear the line, then say what was done.
+            let _ = writeln!(p, "\r\x1b[2K{}: {n} devices", path.display());
         }
         reader
             .join()
             .unwrap_or_else(|_| Err("the reader failed".into()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_has_a_bar_when_the_total_is_known() {
+        assert_eq!(
+            progress_line(50, 100, 4_500, 1_510.4),
+            "[████████████░░░░░░░░░░░░]  50%  4500 devices, 1510/s"
+        );
+        assert_eq!(progress_line(7, 0, 3, 2.0), "3 devices, 2/s");
+        assert!(progress_line(200, 100, 1, 1.0).contains("100%"));
+    }
 }

@@ -74,14 +74,27 @@ enum Command {
     },
 }
 
-/// Runs the CLI; returns the process exit code. Interactive input (`hpl test --review`)
-/// comes from standard input.
+/// What the CLI may do besides reading its arguments and writing `out` and `err`.
+pub struct Terminal<'a> {
+    /// Answers to interactive questions (`hpl test --review`).
+    pub input: &'a mut dyn std::io::BufRead,
+    /// `err` is a terminal a person watches: long commands (`report`, `diff --inventories`)
+    /// show a progress line there. Never when it is piped or captured.
+    pub progress: bool,
+}
+
+/// Runs the CLI; returns the process exit code. Interactive input comes from standard input;
+/// no progress line is shown (`err` may be anything).
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    run_with_input(args, &mut std::io::stdin().lock(), out, err)
+    let terminal = Terminal {
+        input: &mut std::io::stdin().lock(),
+        progress: false,
+    };
+    run_with(args, terminal, out, err)
 }
 
 /// [`run`] with the answers to interactive questions read from `input`.
@@ -95,6 +108,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let terminal = Terminal {
+        input,
+        progress: false,
+    };
+    run_with(args, terminal, out, err)
+}
+
+/// [`run`] with the terminal given: what the `hpl` binary calls.
+pub fn run_with<I, T>(
+    args: I,
+    terminal: Terminal<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let Terminal { input, progress } = terminal;
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -122,8 +154,8 @@ where
         Command::Inspect(args) => bundle::inspect(args, out, err),
         Command::Eval(args) => device::eval(args, out, err),
         Command::Authorize(args) => device::authorize(args, out, err),
-        Command::Diff(args) => diff::diff(args, out, err),
-        Command::Report(args) => report::report(args, out, err),
+        Command::Diff(args) => diff::diff(args, progress, out, err),
+        Command::Report(args) => report::report(args, progress, out, err),
         Command::Test(args) => test::test(args, input, out, err),
         Command::Why(args) => why::why(args, out, err),
         Command::Snapshot { command } => device::snapshot(command, out, err),

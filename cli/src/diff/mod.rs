@@ -26,7 +26,6 @@ use hpl_runtime::inventory::Inventory;
 use hpl_runtime::load::VerifiedBundle;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -334,7 +333,12 @@ fn winners(
     (changes, paths.len())
 }
 
-pub fn diff(args: &DiffArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
+pub fn diff(
+    args: &DiffArgs,
+    show_progress: bool,
+    out: Out<'_>,
+    err: Out<'_>,
+) -> std::io::Result<Exit> {
     let Some(now) = parse_time(args.at.as_deref(), err)? else {
         return Ok(Exit::Usage);
     };
@@ -378,11 +382,8 @@ pub fn diff(args: &DiffArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .clamp(1, 256);
             let mut impact = impact::Impact::default();
-            let progress: Option<&mut dyn std::io::Write> = if std::io::stderr().is_terminal() {
-                Some(&mut *err)
-            } else {
-                None
-            };
+            let progress: Option<&mut dyn std::io::Write> =
+                if show_progress { Some(&mut *err) } else { None };
             let result = crate::fleet::par_fold(
                 path,
                 jobs,

@@ -18,7 +18,6 @@ use clap::{Args, ValueEnum};
 use hpl_runtime::device::Device;
 use hpl_runtime::inventory::Inventory;
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use summary::{DeviceSummary, Fleet, FleetReport};
 
@@ -127,7 +126,12 @@ fn evaluate_input(
     Ok(fleet)
 }
 
-pub fn report(args: &ReportArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
+pub fn report(
+    args: &ReportArgs,
+    progress: bool,
+    out: Out<'_>,
+    err: Out<'_>,
+) -> std::io::Result<Exit> {
     let Some(now) = parse_time(args.at.as_deref(), err)? else {
         return Ok(Exit::Usage);
     };
@@ -155,15 +159,13 @@ pub fn report(args: &ReportArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .clamp(1, 256);
-    let terminal = std::io::stderr().is_terminal();
     let mut inputs = Vec::new();
     let count = args.inventories.len();
     for (i, path) in args.inventories.iter().enumerate() {
         let last = i + 1 == count;
         let at = last.then_some(now);
-        let progress: Option<&mut dyn std::io::Write> =
-            if terminal { Some(&mut *err) } else { None };
-        match evaluate_input(&device, &tenant, path, at, jobs, progress) {
+        let line: Option<&mut dyn std::io::Write> = if progress { Some(&mut *err) } else { None };
+        match evaluate_input(&device, &tenant, path, at, jobs, line) {
             Ok(fleet) => inputs.push(InputReport {
                 source: path.display().to_string(),
                 evaluated_at: if last {
