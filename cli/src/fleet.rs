@@ -23,16 +23,18 @@ impl Progress {
 /// The progress line: a bar when the total is known, then devices and their rate.
 pub fn progress_line(read: u64, total: u64, devices: u64, per_second: f64) -> String {
     const WIDTH: u64 = 24;
-    let bar = if total > 0 {
-        let done = (read.min(total) * WIDTH / total) as usize;
-        format!(
-            "[{}{}] {:>3}%  ",
-            "█".repeat(done),
-            "░".repeat(WIDTH as usize - done),
-            read.min(total) * 100 / total
-        )
-    } else {
-        String::new()
+    let read = u128::from(read.min(total));
+    let share = |scale: u128| read.saturating_mul(scale).checked_div(u128::from(total));
+    let bar = match (share(u128::from(WIDTH)), share(100)) {
+        (Some(done), Some(percent)) => {
+            let done = done as usize;
+            format!(
+                "[{}{}] {percent:>3}%  ",
+                "█".repeat(done),
+                "░".repeat(WIDTH as usize - done)
+            )
+        }
+        _ => String::new(),
     };
     format!("{bar}{devices} devices, {per_second:.0}/s")
 }
