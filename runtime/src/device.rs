@@ -83,6 +83,21 @@ impl Device {
         }
     }
 
+    /// The inventory as the runtime sees it: with MDM's device groups added. Borrowed when
+    /// MDM adds nothing (the common case: no copy of a 1,000-package inventory).
+    pub fn prepared<'i>(&self, inventory: &'i Inventory) -> std::borrow::Cow<'i, Inventory> {
+        let adds = self.config.as_ref().is_some_and(|c| {
+            c.device_groups
+                .iter()
+                .any(|g| !inventory.scopes.device_groups.contains(g))
+        });
+        if adds {
+            std::borrow::Cow::Owned(self.prepare(inventory.clone()))
+        } else {
+            std::borrow::Cow::Borrowed(inventory)
+        }
+    }
+
     /// The inventory as the runtime sees it: with MDM's device groups added.
     pub fn prepare(&self, mut inventory: Inventory) -> Inventory {
         if let Some(c) = &self.config {
@@ -139,7 +154,7 @@ impl Device {
 
     /// The compliance record of this inventory at `now` (Unix seconds).
     pub fn evaluate(&self, inventory: &Inventory, now: i64) -> ComplianceRecord {
-        let inventory = self.prepare(inventory.clone());
+        let inventory = self.prepared(inventory);
         match self.valid_snapshot(&inventory, now) {
             Ok(bundle) => eval::evaluate_with(bundle, &inventory, now, &self.settings()),
             Err(context) => eval::no_snapshot_record(&inventory, now, &context),
@@ -148,7 +163,7 @@ impl Device {
 
     /// May the agent run `request` now?
     pub fn authorize(&self, inventory: &Inventory, request: &ActionRequest, now: i64) -> Decision {
-        let inventory = self.prepare(inventory.clone());
+        let inventory = self.prepared(inventory);
         match self.valid_snapshot(&inventory, now) {
             Ok(bundle) => enforce::authorize(bundle, &inventory, request, now, &self.settings()),
             Err(context) => {
@@ -181,7 +196,7 @@ impl Device {
         manager: &str,
         package: &str,
     ) -> Result<(Trace, ComplianceRecord), String> {
-        let inventory = self.prepare(inventory.clone());
+        let inventory = self.prepared(inventory);
         let bundle = self.valid_snapshot(&inventory, now)?;
         trace::trace(bundle, &inventory, now, &self.settings(), manager, package)
             .map_err(|e| e.to_string())
@@ -193,5 +208,46 @@ impl Device {
             .as_ref()
             .and_then(|c| c.mode_cap)
             .unwrap_or(Mode::Enforce)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::TrustedKeys;
+
+    fn inventory() -> Inventory {
+        Inventory::from_json_str(
+            r#"{"schema":"hpl.inventory.v1","tenant_id":"t","device_id":"D",
+                "collected_at":"2026-11-29T00:00:00Z","scopes":{"device_groups":["a"]},
+                "device":{"arch":"arm64","os":{"name":"macos","version":"15.0"},"facts":{}},
+                "managers":[]}"#,
+        )
+        .unwrap()
+    }
+
+    fn config(groups: &[&str]) -> ManagedConfig {
+        ManagedConfig {
+            tenant_id: "t".into(),
+            trusted_keys: TrustedKeys::new(),
+            key_ids: Vec::new(),
+            mode_cap: None,
+            device_groups: groups.iter().map(|g| g.to_string()).collect(),
+            check_in_interval_minutes: 60,
+        }
+    }
+
+    /// MDM's groups reach the inventory; when they add nothing, nothing is copied.
+    #[test]
+    fn mdm_groups_are_added_and_the_inventory_is_only_copied_when_they_add_one() {
+        let inv = inventory();
+        let none = Device::without_snapshot("x", None);
+        assert!(matches!(none.prepared(&inv), std::borrow::Cow::Borrowed(_)));
+        let same = Device::without_snapshot("x", Some(config(&["a"])));
+        assert!(matches!(same.prepared(&inv), std::borrow::Cow::Borrowed(_)));
+        let more = Device::without_snapshot("x", Some(config(&["a", "b"])));
+        let p = more.prepared(&inv);
+        assert!(matches!(p, std::borrow::Cow::Owned(_)));
+        assert_eq!(p.scopes.device_groups, ["a", "b"]);
     }
 }
