@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 SECONDS_EACH="${1:-600}"
 export RUSTC_BOOTSTRAP=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
-targets=(${TARGETS:-check fmt bundle_load bundle_eval inventory authorize config lsp})
+targets=(${TARGETS:-check fmt bundle_load bundle_eval inventory authorize config lsp policy_test})
 for t in "${targets[@]}"; do
   corpus="corpus/$t"
   mkdir -p "$corpus"
@@ -21,6 +21,7 @@ for t in "${targets[@]}"; do
     inventory) cp ../examples/devices/*.json "$corpus"/ ;;
     authorize) printf '%s' '{"action":"upgrade","manager":"homebrew_formula","package":"kubectl","to":"1.29.0"}' > "$corpus/seed.json" ;;
     lsp) cp ../tests/fixtures/lsp/*.jsonl "$corpus"/ ;;
+    policy_test) cp ../examples/acme/tests/*.toml "$corpus"/ ;;
     config) printf '%s' '{"tenant_id":"acme","trusted_keys":[{"public_key":"hpl-ed25519-public:ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"}]}' > "$corpus/seed.json" ;;
   esac
   # The language-server session starts threads per input, which AddressSanitizer makes about

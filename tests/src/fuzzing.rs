@@ -269,6 +269,50 @@ pub fn lsp_session(data: &[u8]) -> Vec<serde_json::Value> {
     frames
 }
 
+/// `hpl test` files: any text as a test file; each test's overrides applied to an example
+/// inventory, then evaluated, authorized and rendered as its snapshot would be.
+pub fn policy_test(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = hpl_cli::test::spec::parse(text, "fuzz.toml") else {
+        return;
+    };
+    static BASE: OnceLock<serde_json::Value> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/devices/platform-noncompliant.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    });
+    let device = hpl_runtime::device::Device::with_bundle(acme().clone(), None);
+    for t in file.tests.iter().take(8) {
+        let json = match &t.set {
+            Some(set) => match hpl_cli::test::spec::apply(base.clone(), set) {
+                Ok(j) => j,
+                Err(_) => continue,
+            },
+            None => base.clone(),
+        };
+        let Ok(inv) = Inventory::from_json(&json) else {
+            continue;
+        };
+        let record = device.evaluate(&inv, NOW);
+        let asked: Vec<hpl_cli::test::snapshot::Asked> = t
+            .authorize
+            .iter()
+            .take(8)
+            .map(|a| {
+                let request = a.request().to_string();
+                hpl_cli::test::snapshot::Asked {
+                    decision: device.authorize_json(&inv, &request, NOW),
+                    request,
+                }
+            })
+            .collect();
+        let _ = hpl_cli::test::snapshot::render(&t.name, &record, &asked);
+    }
+}
+
 /// A target's body.
 pub type Target = fn(&[u8]);
 
@@ -282,4 +326,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("authorize", authorize),
     ("config", config),
     ("lsp", lsp),
+    ("policy_test", policy_test),
 ];

@@ -14,6 +14,7 @@ fn seeds() -> Vec<Vec<u8>> {
         "../examples/devices",
         "fixtures/bundles",
         "fixtures/lsp",
+        "../examples/acme/tests",
     ] {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .expect("dir")
@@ -90,5 +91,23 @@ proptest! {
         for (_, target) in TARGETS {
             target(&data);
         }
+    }
+}
+
+/// The `policy_test` target gets past parsing on its seeds: the example suite's files are
+/// read as the command reads them, and their overrides apply.
+#[test]
+fn the_policy_test_target_reads_the_example_suite() {
+    let text = std::fs::read_to_string("../examples/acme/tests/scopes.toml").expect("seed");
+    let file = hpl_cli::test::spec::parse(&text, "scopes.toml").expect("parses");
+    assert_eq!(file.tests.len(), 9);
+    let base = serde_json::json!({"managers": [{"id": "homebrew_formula", "packages": []}]});
+    let applied = file
+        .tests
+        .iter()
+        .filter_map(|t| t.set.as_ref())
+        .filter(|s| s.remove.is_empty());
+    for set in applied {
+        hpl_cli::test::spec::apply(base.clone(), set).expect("overrides apply");
     }
 }

@@ -168,6 +168,12 @@ pub fn read(path: &Path) -> Result<TestFile, String> {
     let bytes = hpl_runtime::store::read_regular_file(path, crate::io::MAX_TEXT_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// The tests of a test file's text; `name` is where errors say they are.
+pub fn parse(text: &str, name: &str) -> Result<TestFile, String> {
+    let text = text.to_string();
     toml::from_str::<TestFile>(&text).map_err(|e| {
         let at = e
             .span()
@@ -178,7 +184,7 @@ pub fn read(path: &Path) -> Result<TestFile, String> {
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();
-        format!("{}{at}: {}", path.display(), e.message())
+        format!("{name}{at}: {}", e.message())
     })
 }
 
@@ -187,14 +193,19 @@ pub fn read(path: &Path) -> Result<TestFile, String> {
 pub fn inventory_json(base: &Path, set: Option<&Overrides>) -> Result<Json, String> {
     let bytes = hpl_runtime::store::read_regular_file(base, crate::io::MAX_TEXT_BYTES)
         .map_err(|e| format!("cannot read {}: {e}", base.display()))?;
-    let mut json: Json = serde_json::from_slice(&bytes)
+    let json: Json = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{}: not valid JSON: {e}", base.display()))?;
-    let Some(set) = set else {
-        return Ok(json);
-    };
+    match set {
+        Some(set) => apply(json, set).map_err(|e| format!("{}: {e}", base.display())),
+        None => Ok(json),
+    }
+}
+
+/// The overrides applied to an inventory's JSON.
+pub fn apply(mut json: Json, set: &Overrides) -> Result<Json, String> {
     let obj = json
         .as_object_mut()
-        .ok_or_else(|| format!("{}: not a JSON object", base.display()))?;
+        .ok_or_else(|| "not a JSON object".to_string())?;
     if let Some(id) = &set.device_id {
         obj.insert("device_id".into(), Json::from(id.as_str()));
     }
@@ -244,7 +255,7 @@ pub fn inventory_json(base: &Path, set: Option<&Overrides>) -> Result<Json, Stri
         .entry("managers")
         .or_insert_with(|| serde_json::json!([]));
     let Some(managers) = managers.as_array_mut() else {
-        return Err(format!("{}: `managers` is not a list", base.display()));
+        return Err("`managers` is not a list".to_string());
     };
     managers.retain(|m| {
         !set.remove_managers
