@@ -30,6 +30,7 @@ pub mod facts;
 pub mod floor;
 pub mod inventory;
 pub mod load;
+pub mod manifest;
 pub mod package;
 pub mod precedence;
 pub mod record;

@@ -43,6 +43,21 @@ impl TrustedKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// Whether `signature` by the key `id` verifies over `digest`; `None` when the key is not
+    /// trusted.
+    pub(crate) fn verify(
+        &self,
+        id: &[u8; 8],
+        digest: &[u8; 32],
+        signature: &[u8; 64],
+    ) -> Option<bool> {
+        let key = self.keys.get(id)?;
+        Some(
+            key.verify_strict(digest, &Signature::from_bytes(signature))
+                .is_ok(),
+        )
+    }
 }
 
 /// Why a bundle was rejected. Every variant has a stable code for events and messages.
