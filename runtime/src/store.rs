@@ -14,7 +14,8 @@
 
 use crate::eval::timestamp;
 use crate::events::{Event, EventType};
-use crate::load::{load, LoadError, TrustedKeys, VerifiedBundle};
+use crate::load::{hex, load, LoadError, TrustedKeys, VerifiedBundle};
+use crate::manifest::{ManifestError, VerifiedManifest};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct SnapshotStore {
     dir: PathBuf,
     keys: TrustedKeys,
+    /// The distribution role's keys (ring manifests); none means manifests are refused.
+    distribution: TrustedKeys,
     tenant: Option<String>,
 }
 
@@ -41,6 +44,19 @@ pub enum Rejection {
     WrongTenant {
         tenant: String,
     },
+    /// The ring manifest does not verify (or no distribution key is trusted).
+    Manifest(ManifestError),
+    ManifestExpired {
+        expires_at: i64,
+    },
+    /// Not above the highest manifest version accepted for the ring: a replay.
+    ManifestReplay {
+        ring: String,
+        version: u64,
+        highest: u64,
+    },
+    /// The bundle is not the one the manifest names (hash or version), or is missing.
+    ManifestMismatch(String),
     Io(String),
 }
 
@@ -51,6 +67,10 @@ impl Rejection {
             Rejection::Expired { .. } => "expired".into(),
             Rejection::NotNewer { .. } => "not_newer".into(),
             Rejection::WrongTenant { .. } => "wrong_tenant".into(),
+            Rejection::Manifest(e) => e.code().into(),
+            Rejection::ManifestExpired { .. } => "manifest_expired".into(),
+            Rejection::ManifestReplay { .. } => "manifest_replay".into(),
+            Rejection::ManifestMismatch(_) => "manifest_mismatch".into(),
             Rejection::Io(_) => "io_error".into(),
         }
     }
@@ -68,6 +88,19 @@ impl std::fmt::Display for Rejection {
                 "bundle version {version} is not above version {active}, the highest installed so far"
             ),
             Rejection::WrongTenant { tenant } => write!(f, "the bundle is for tenant `{tenant}`"),
+            Rejection::Manifest(e) => write!(f, "{e}"),
+            Rejection::ManifestExpired { expires_at } => {
+                write!(f, "the ring manifest expired at {}", timestamp(*expires_at))
+            }
+            Rejection::ManifestReplay {
+                ring,
+                version,
+                highest,
+            } => write!(
+                f,
+                "manifest version {version} of ring `{ring}` is not above version {highest}, the highest accepted"
+            ),
+            Rejection::ManifestMismatch(why) => write!(f, "{why}"),
             Rejection::Io(e) => write!(f, "cannot write the snapshot: {e}"),
         }
     }
@@ -140,7 +173,18 @@ impl SnapshotStore {
     ) -> std::io::Result<SnapshotStore> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
-        Ok(SnapshotStore { dir, keys, tenant })
+        Ok(SnapshotStore {
+            dir,
+            keys,
+            distribution: TrustedKeys::new(),
+            tenant,
+        })
+    }
+
+    /// Trusts these keys for the distribution role: ring manifests (docs/distribution.md).
+    pub fn with_distribution_keys(mut self, keys: TrustedKeys) -> SnapshotStore {
+        self.distribution = keys;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -235,6 +279,11 @@ impl SnapshotStore {
     pub fn active(&self, now: i64) -> Option<VerifiedBundle> {
         let newest = self.newest()?;
         let tenant = newest.content().manifest.tenant.clone();
+        // A ring manifest, once accepted, says which bundle is active (a pause keeps one, a
+        // rollback names an older one) until a newer bundle is installed directly.
+        if self.manifest_path(&tenant).exists() {
+            return self.manifest_active(&tenant, now);
+        }
         if newest.content().manifest.bundle_version < self.high_water(&tenant, Some(&newest)) {
             return None;
         }
@@ -244,19 +293,198 @@ impl SnapshotStore {
         Some(newest)
     }
 
+    fn manifest_path(&self, tenant: &str) -> PathBuf {
+        self.dir
+            .join(format!("manifest-{}.hplm", hex(tenant.as_bytes())))
+    }
+
+    fn manifest_mark_name(tenant: &str, ring: &str) -> String {
+        format!(
+            "manifest-mark-{}-{}",
+            hex(tenant.as_bytes()),
+            hex(ring.as_bytes())
+        )
+    }
+
+    /// The highest manifest version accepted for the tenant's ring.
+    fn manifest_mark(&self, tenant: &str, ring: &str) -> u64 {
+        read_regular_file(&self.dir.join(Self::manifest_mark_name(tenant, ring)), 64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    }
+
+    /// The current manifest of the tenant, if it verifies (an unreadable or tampered file, or
+    /// keys that no longer trust it, give none: no valid snapshot).
+    fn current_manifest(&self, tenant: &str) -> Option<VerifiedManifest> {
+        let bytes = read_regular_file(&self.manifest_path(tenant), 64 * 1024).ok()?;
+        crate::manifest::verify(&bytes, &self.distribution).ok()
+    }
+
+    /// The bundle a verified manifest names, from the store, if it is there and is that bundle.
+    fn named_bundle(&self, m: &crate::manifest::RingManifest) -> Result<VerifiedBundle, Rejection> {
+        let path = self.dir.join(file_name(m.bundle_version));
+        let bytes = read_regular_file(&path, MAX_BUNDLE_BYTES).map_err(|_| {
+            Rejection::ManifestMismatch(format!(
+                "the store has no bundle version {} for the manifest",
+                m.bundle_version
+            ))
+        })?;
+        let bundle = load(&bytes, &self.keys).map_err(Rejection::Invalid)?;
+        Self::matches(&bundle, m)?;
+        Ok(bundle)
+    }
+
+    fn matches(
+        bundle: &VerifiedBundle,
+        m: &crate::manifest::RingManifest,
+    ) -> Result<(), Rejection> {
+        let c = &bundle.content().manifest;
+        if bundle.hash() != &m.bundle_hash
+            || c.bundle_version != m.bundle_version
+            || c.tenant != m.tenant
+        {
+            return Err(Rejection::ManifestMismatch(format!(
+                "the manifest names bundle version {} sha256:{}, not version {} {} of tenant `{}`",
+                m.bundle_version,
+                hex(&m.bundle_hash),
+                c.bundle_version,
+                bundle.hash_string(),
+                c.tenant
+            )));
+        }
+        Ok(())
+    }
+
+    /// The active snapshot under a manifest: the bundle it names, while the manifest verifies,
+    /// is not expired and is the highest accepted for its ring.
+    fn manifest_active(&self, tenant: &str, now: i64) -> Option<VerifiedBundle> {
+        let v = self.current_manifest(tenant)?;
+        let m = v.manifest();
+        if now >= m.expires_at || m.manifest_version < self.manifest_mark(tenant, &m.ring) {
+            return None;
+        }
+        let bundle = self.named_bundle(m).ok()?;
+        if Self::expired(&bundle, now).is_some() {
+            return None;
+        }
+        Some(bundle)
+    }
+
+    /// The manifest the store follows, if any (for status and events).
+    pub fn manifest(&self, tenant: &str) -> Option<crate::manifest::RingManifest> {
+        self.current_manifest(tenant).map(|v| v.manifest().clone())
+    }
+
+    /// Installs what a ring manifest names: `manifest` must verify with a distribution key, be
+    /// for this tenant, not be expired and have a manifest version above the highest accepted
+    /// for its ring; the bundle (given, or already in the store) must be the one it names and
+    /// be valid. Then the bundle named is active, older or not — that is how a ring is paused
+    /// or rolled back without re-signing in CI — while a replayed manifest is refused.
+    pub fn install_manifest(
+        &self,
+        manifest: &[u8],
+        bundle: Option<&[u8]>,
+        now: i64,
+    ) -> Result<VerifiedBundle, Rejection> {
+        if self.distribution.is_empty() {
+            return Err(Rejection::Manifest(ManifestError::UnknownKey {
+                key_id: "(no distribution key is trusted)".into(),
+            }));
+        }
+        let v =
+            crate::manifest::verify(manifest, &self.distribution).map_err(Rejection::Manifest)?;
+        let m = v.manifest().clone();
+        let lock = self.lock()?;
+        self.clean();
+        if let Some(t) = &self.tenant {
+            if t != &m.tenant {
+                return Err(Rejection::WrongTenant { tenant: m.tenant });
+            }
+        }
+        if now >= m.expires_at {
+            return Err(Rejection::ManifestExpired {
+                expires_at: m.expires_at,
+            });
+        }
+        let highest = self.manifest_mark(&m.tenant, &m.ring);
+        if m.manifest_version <= highest {
+            return Err(Rejection::ManifestReplay {
+                ring: m.ring.clone(),
+                version: m.manifest_version,
+                highest,
+            });
+        }
+        let installed = match bundle {
+            Some(bytes) => {
+                let b = load(bytes, &self.keys).map_err(Rejection::Invalid)?;
+                Self::matches(&b, &m)?;
+                let path = self.dir.join(file_name(m.bundle_version));
+                match self.named_bundle(&m) {
+                    Ok(_) => {}
+                    Err(_) if path.exists() => {
+                        return Err(Rejection::ManifestMismatch(format!(
+                            "the store holds another bundle as version {}",
+                            m.bundle_version
+                        )))
+                    }
+                    Err(_) => self
+                        .write_atomically(&file_name(m.bundle_version), bytes)
+                        .map_err(|e| Rejection::Io(e.to_string()))?,
+                }
+                b
+            }
+            None => self.named_bundle(&m)?,
+        };
+        if let Some(expires_at) = Self::expired(&installed, now) {
+            return Err(Rejection::Expired { expires_at });
+        }
+        let name = self
+            .manifest_path(&m.tenant)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.write_atomically(&name, manifest)
+            .map_err(|e| Rejection::Io(e.to_string()))?;
+        self.write_atomically(
+            &Self::manifest_mark_name(&m.tenant, &m.ring),
+            m.manifest_version.to_string().as_bytes(),
+        )
+        .map_err(|e| Rejection::Io(e.to_string()))?;
+        // The bundle high-water mark still counts every version ever installed.
+        let mark = self.high_water(&m.tenant, self.newest().as_ref());
+        if m.bundle_version > mark {
+            let mark_name = self
+                .mark_path(&m.tenant)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.write_atomically(&mark_name, m.bundle_version.to_string().as_bytes())
+                .map_err(|e| Rejection::Io(e.to_string()))?;
+        }
+        drop(lock);
+        Ok(installed)
+    }
+
+    /// One install at a time, across processes.
+    fn lock(&self) -> Result<fs::File, Rejection> {
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".install.lock"))
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(|e| Rejection::Io(format!("cannot lock the store: {e}")))
+    }
+
     /// Verifies and installs a bundle; returns it, or why it was rejected. Only versions above
     /// the high-water mark (the highest ever installed for the tenant) are installed, so a
     /// replayed old bundle is refused even after the newest one expired.
     pub fn install(&self, bytes: &[u8], now: i64) -> Result<VerifiedBundle, Rejection> {
         let bundle = load(bytes, &self.keys).map_err(Rejection::Invalid)?;
         // One install at a time, across processes: the mark only moves up.
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(".install.lock"))
-            .and_then(|f| f.lock().map(|()| f))
-            .map_err(|e| Rejection::Io(format!("cannot lock the store: {e}")))?;
+        let lock = self.lock()?;
         self.clean();
         if let Some(expires_at) = Self::expired(&bundle, now) {
             return Err(Rejection::Expired { expires_at });
@@ -283,6 +511,9 @@ impl SnapshotStore {
             .unwrap_or_default();
         self.write_atomically(&mark_name, version.to_string().as_bytes())
             .map_err(|e| Rejection::Io(e.to_string()))?;
+        // A newer bundle installed directly is active again: the manifest (a pause or a
+        // rollback) no longer decides. Its ring mark stays, so it cannot be replayed.
+        let _ = fs::remove_file(self.manifest_path(&tenant));
         drop(lock);
         Ok(bundle)
     }
