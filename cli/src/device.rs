@@ -87,7 +87,13 @@ pub enum SnapshotCommand {
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    pub bundle: PathBuf,
+    /// The bundle (optional with --manifest when the store already holds the bundle it names).
+    #[arg(required_unless_present = "manifest")]
+    pub bundle: Option<PathBuf>,
+    /// A ring manifest signed by the distribution role (needs --config with
+    /// `distribution_keys`): install the bundle it names, newer or older.
+    #[arg(long, value_name = "FILE.hplm")]
+    pub manifest: Option<PathBuf>,
     #[arg(long, required = true, value_name = "DIR")]
     pub store: PathBuf,
     #[arg(long, value_name = "FILE")]
@@ -188,7 +194,11 @@ fn open_store(
         return Ok(None);
     };
     match SnapshotStore::open(dir, trusted, config.map(|c| c.tenant_id.clone())) {
-        Ok(s) => Ok(Some(s)),
+        // The distribution role's keys come only from MDM (docs/distribution.md).
+        Ok(s) => Ok(Some(match config {
+            Some(c) => s.with_distribution_keys(c.distribution_keys.clone()),
+            None => s,
+        })),
         Err(e) => {
             writeln!(err, "error: cannot open the store {}: {e}", dir.display())?;
             Ok(None)
@@ -382,7 +392,7 @@ pub fn authorize(args: &AuthorizeArgs, out: Out<'_>, err: Out<'_>) -> std::io::R
 
 pub fn snapshot_install(args: &InstallArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Exit> {
     let (bundle, store_dir, config) = (
-        args.bundle.as_path(),
+        args.bundle.as_deref(),
         args.store.as_path(),
         args.config.as_deref(),
     );
@@ -402,14 +412,31 @@ pub fn snapshot_install(args: &InstallArgs, out: Out<'_>, err: Out<'_>) -> std::
     let Some(store) = open_store(store_dir, config.as_ref(), keys, err)? else {
         return Ok(Exit::Failure);
     };
-    let bytes = match crate::io::read_bundle(bundle) {
+    let bytes = match bundle.map(crate::io::read_bundle).transpose() {
         Ok(b) => b,
         Err(e) => {
-            writeln!(err, "error: cannot read {}: {e}", bundle.display())?;
+            let shown = bundle.map(|b| b.display().to_string()).unwrap_or_default();
+            writeln!(err, "error: cannot read {shown}: {e}")?;
             return Ok(Exit::Failure);
         }
     };
-    let result = store.install(&bytes, now);
+    let result = match (&args.manifest, &bytes) {
+        (Some(path), _) => {
+            let manifest = match hpl_runtime::store::read_regular_file(path, 64 * 1024) {
+                Ok(m) => m,
+                Err(e) => {
+                    writeln!(err, "error: cannot read {}: {e}", path.display())?;
+                    return Ok(Exit::Failure);
+                }
+            };
+            store.install_manifest(&manifest, bytes.as_deref(), now)
+        }
+        (None, Some(bytes)) => store.install(bytes, now),
+        (None, None) => {
+            writeln!(err, "error: pass a bundle, or --manifest")?;
+            return Ok(Exit::Usage);
+        }
+    };
     let tenant_id = tenant.unwrap_or_else(|| {
         result
             .as_ref()

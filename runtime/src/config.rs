@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `tenant_id` | string, required | the only tenant whose bundles this device accepts |
 //! | `trusted_keys` | array, required | `{ "public_key": "hpl-ed25519-public:<hex>", "key_id": "<16 hex>" }`; `key_id` optional, checked when given |
+//! | `distribution_keys` | array | the same form: keys of the distribution role, which sign ring manifests (docs/distribution.md); a key may not be in both lists |
 //! | `mode_cap` | `observe`, `assist` or `enforce` | the highest mode any policy may use on this device |
 //! | `scope_hints` | `{ "device_groups": [..] }` | device groups MDM knows the device is in (added to the inventory's) |
 //! | `check_in_interval_minutes` | integer 1–1440 | how often the agent checks in |
@@ -27,6 +28,9 @@ pub struct ManagedConfig {
     pub trusted_keys: TrustedKeys,
     /// Key ids (hex) of the trusted keys, in order.
     pub key_ids: Vec<String>,
+    /// The distribution role's keys: they sign ring manifests, never bundles
+    /// (docs/distribution.md). Empty: the device follows no manifest.
+    pub distribution_keys: TrustedKeys,
     pub mode_cap: Option<Mode>,
     pub device_groups: Vec<String>,
     pub check_in_interval_minutes: u32,
@@ -45,6 +49,44 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A list of keys (`trusted_keys`, `distribution_keys`): the keys and their ids (hex).
+fn key_list(keys: &[Json], field: &str) -> Result<(TrustedKeys, Vec<String>), ConfigError> {
+    let mut trusted = TrustedKeys::new();
+    let mut ids = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let path = format!("{field}[{i}]");
+        let Some(k) = k.as_object() else {
+            return err(&path, "expected an object with `public_key`");
+        };
+        only_known(k, &path, &["public_key", "key_id"])?;
+        let Some(Json::String(text)) = k.get("public_key") else {
+            return err(&path, "missing `public_key`");
+        };
+        let hex = text
+            .trim()
+            .strip_prefix("hpl-ed25519-public:")
+            .unwrap_or(text.trim());
+        let Some(bytes) = unhex32(hex) else {
+            return err(&path, "`public_key` is not 64 hex digits");
+        };
+        let id = crate::load::hex(&key_id(&bytes));
+        if let Some(Json::String(claimed)) = k.get("key_id") {
+            if !claimed.eq_ignore_ascii_case(&id) {
+                return err(
+                    &path,
+                    format!("`key_id` {claimed} does not match the key (its id is {id})"),
+                );
+            }
+        }
+        trusted.add(&bytes).map_err(|e| ConfigError {
+            key: path.clone(),
+            message: e.to_string(),
+        })?;
+        ids.push(id);
+    }
+    Ok((trusted, ids))
+}
 
 fn err<T>(key: &str, message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError {
@@ -117,6 +159,7 @@ impl ManagedConfig {
             &[
                 "tenant_id",
                 "trusted_keys",
+                "distribution_keys",
                 "mode_cap",
                 "scope_hints",
                 "check_in_interval_minutes",
@@ -127,47 +170,30 @@ impl ManagedConfig {
             Some(_) => return err("tenant_id", "expected a non-empty string"),
             None => return err("tenant_id", "missing"),
         };
-        let mut trusted_keys = TrustedKeys::new();
-        let mut key_ids = Vec::new();
-        let Some(Json::Array(keys)) = o.get("trusted_keys") else {
-            return err("trusted_keys", "expected an array of keys");
-        };
-        if keys.is_empty() {
-            return err(
-                "trusted_keys",
-                "at least one key is needed: without one no bundle can be trusted",
-            );
-        }
-        for (i, k) in keys.iter().enumerate() {
-            let path = format!("trusted_keys[{i}]");
-            let Some(k) = k.as_object() else {
-                return err(&path, "expected an object with `public_key`");
-            };
-            only_known(k, &path, &["public_key", "key_id"])?;
-            let Some(Json::String(text)) = k.get("public_key") else {
-                return err(&path, "missing `public_key`");
-            };
-            let hex = text
-                .trim()
-                .strip_prefix("hpl-ed25519-public:")
-                .unwrap_or(text.trim());
-            let Some(bytes) = unhex32(hex) else {
-                return err(&path, "`public_key` is not 64 hex digits");
-            };
-            let id = crate::load::hex(&key_id(&bytes));
-            if let Some(Json::String(claimed)) = k.get("key_id") {
-                if !claimed.eq_ignore_ascii_case(&id) {
-                    return err(
-                        &path,
-                        format!("`key_id` {claimed} does not match the key (its id is {id})"),
-                    );
-                }
+        let (trusted_keys, key_ids) = match o.get("trusted_keys") {
+            Some(Json::Array(keys)) if keys.is_empty() => {
+                return err(
+                    "trusted_keys",
+                    "at least one key is needed: without one no bundle can be trusted",
+                )
             }
-            trusted_keys.add(&bytes).map_err(|e| ConfigError {
-                key: path.clone(),
-                message: e.to_string(),
-            })?;
-            key_ids.push(id);
+            Some(Json::Array(keys)) => key_list(keys, "trusted_keys")?,
+            _ => return err("trusted_keys", "expected an array of keys"),
+        };
+        let (distribution_keys, distribution_key_ids) = match o.get("distribution_keys") {
+            None | Some(Json::Null) => (TrustedKeys::new(), Vec::new()),
+            Some(Json::Array(keys)) => key_list(keys, "distribution_keys")?,
+            Some(_) => return err("distribution_keys", "expected an array of keys"),
+        };
+        // Each key for its role only: a key trusted for both would let the holder of either
+        // role's key do the other's work.
+        if let Some(shared) = distribution_key_ids.iter().find(|id| key_ids.contains(id)) {
+            return err(
+                "distribution_keys",
+                format!(
+                    "key {shared} is also a policy key (`trusted_keys`): each key has one role"
+                ),
+            );
         }
         let mode_cap = match o.get("mode_cap") {
             None | Some(Json::Null) => None,
@@ -208,6 +234,7 @@ impl ManagedConfig {
             tenant_id,
             trusted_keys,
             key_ids,
+            distribution_keys,
             mode_cap,
             device_groups,
             check_in_interval_minutes,
@@ -534,6 +561,31 @@ mod tests {
             assert_eq!(e.key, key, "{extra}");
             assert!(e.message.contains(hint), "{extra}: {}", e.message);
         }
+    }
+
+    /// Issue 11: the distribution role's keys, and one key never in both roles.
+    #[test]
+    fn distribution_keys_are_read_and_may_not_be_policy_keys() {
+        let other =
+            "hpl-ed25519-public:8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+        let c = ManagedConfig::parse(&format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{KEY}"}}],"distribution_keys":[{{"public_key":"{other}"}}]}}"#
+        ))
+        .unwrap();
+        assert!(!c.distribution_keys.is_empty());
+        assert!(ManagedConfig::parse(&config(""))
+            .unwrap()
+            .distribution_keys
+            .is_empty());
+        let e = ManagedConfig::parse(&config(&format!(
+            r#","distribution_keys":[{{"public_key":"{KEY}"}}]"#
+        )))
+        .unwrap_err();
+        assert_eq!(e.key, "distribution_keys");
+        assert!(e.message.contains("each key has one role"), "{e}");
+        let e = ManagedConfig::parse(&config(r#","distribution_keys":[{"public_key":"zz"}]"#))
+            .unwrap_err();
+        assert_eq!(e.key, "distribution_keys[0]");
     }
 
     // Issue 9 (10): a key given twice is an error, in JSON and in plists.

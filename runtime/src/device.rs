@@ -231,6 +231,7 @@ mod tests {
             tenant_id: "t".into(),
             trusted_keys: TrustedKeys::new(),
             key_ids: Vec::new(),
+            distribution_keys: TrustedKeys::new(),
             mode_cap: None,
             device_groups: groups.iter().map(|g| g.to_string()).collect(),
             check_in_interval_minutes: 60,

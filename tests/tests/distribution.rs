@@ -255,3 +255,61 @@ fn a_tampered_manifest_file_means_no_valid_snapshot() {
     std::fs::write(&file, bytes).unwrap();
     assert_eq!(active_version(&s, NOW), None);
 }
+
+mod common;
+
+/// The same through the CLI, with the keys from an MDM configuration.
+#[test]
+fn snapshot_install_follows_a_manifest_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("hpl-distribution-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let hex = |k: &SigningKey| {
+        k.verifying_key()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let config = dir.join("mdm.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"hpl-ed25519-public:{}"}}],"distribution_keys":[{{"public_key":"hpl-ed25519-public:{}"}}]}}"#,
+            hex(&policy_key()),
+            hex(&distribution_key())
+        ),
+    )
+    .unwrap();
+    let (v1, v2) = (bundle(1), bundle(2));
+    let p = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (b1, b2, m1) = (
+        p("v1.hplb", &v1),
+        p("v2.hplb", &v2),
+        p("m1.hplm", &manifest(&v1, 1, 1)),
+    );
+    let store = dir.join("store").to_str().unwrap().to_string();
+    let cfg = config.to_str().unwrap().to_string();
+    let at = "2026-11-29T01:00:00Z";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["snapshot"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--store", &store, "--config", &cfg, "--at", at]);
+        common::hpl(&args)
+    };
+    assert_eq!(run(&["install", &b2]).0, 0);
+    // The manifest names version 1 and brings it along.
+    let (exit, out, err) = run(&["install", "--manifest", &m1, &b1]);
+    assert_eq!(exit, 0, "{out}{err}");
+    let (_, status, _) = run(&["status"]);
+    assert!(status.contains("bundle version 1"), "{status}");
+    // Again: a replay.
+    let (exit, out, _) = run(&["install", "--manifest", &m1]);
+    assert_eq!(exit, 1);
+    assert!(out.contains("rejected (manifest_replay)"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -334,6 +334,7 @@ fn managed_config(
                 tenant_id: tenant.to_string(),
                 trusted_keys: TrustedKeys::new(),
                 key_ids: Vec::new(),
+                distribution_keys: TrustedKeys::new(),
                 mode_cap,
                 device_groups: m.device_groups.clone(),
                 check_in_interval_minutes: 60,
