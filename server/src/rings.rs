@@ -1,0 +1,642 @@
+//! Tenants, releases and rollout rings: the operations, each one transaction that also appends
+//! its audit entry.
+//!
+//! A ring runs one release. `promote` puts a release on a ring — the first ring any
+//! published release, a later ring only a release that runs on the ring before it (promotion
+//! is explicit, one ring at a time). `pause` freezes a ring (its devices keep their snapshot,
+//! nothing is promoted into or out of it); `resume` lifts that; `rollback` puts an earlier
+//! published release back on a ring. Every change bumps the ring's `revision` with an
+//! `UPDATE … WHERE revision = <read>` and signs a ring manifest of that revision with the
+//! distribution key (docs/distribution.md): devices then install exactly what the manifest
+//! names, older or newer, and refuse any manifest they have seen superseded.
+
+use crate::auth;
+use crate::db::{get, Db};
+use crate::error::ServerError;
+use crate::Principal;
+use ed25519_dalek::{Signer, SigningKey};
+use hpl_runtime::load::{hex, key_id, load, TrustedKeys};
+use hpl_runtime::manifest::{sign_manifest, RingManifest};
+use serde::Serialize;
+
+/// The rings a new tenant gets, in order.
+pub const DEFAULT_RINGS: [&str; 3] = ["canary", "pilot", "broad"];
+/// How long a ring manifest is valid; the agent fetches a fresh one well before.
+pub const MANIFEST_LIFETIME: i64 = 7 * 24 * 3600;
+
+/// What `init` made: the bootstrap owner's token (shown once) and the distribution key id.
+#[derive(Debug, Serialize)]
+pub struct Initialised {
+    pub owner_token: String,
+    pub distribution_key_id: String,
+    pub distribution_public_key: String,
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    actor: &Principal,
+    tenant: Option<&str>,
+    action: &str,
+    subject: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ServerError> {
+    sqlx::query(
+        "INSERT INTO audit (at, actor, tenant, action, subject, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now)
+    .bind(&actor.id)
+    .bind(tenant.map(str::to_string))
+    .bind(action)
+    .bind(subject)
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Creates the distribution key and the bootstrap owner credential. Once only.
+pub async fn init(db: &Db, now: i64) -> Result<Initialised, ServerError> {
+    let existing = sqlx::query("SELECT key_id FROM server_keys WHERE role = 'distribution'")
+        .fetch_optional(&db.pool)
+        .await?;
+    if existing.is_some() {
+        return Err(ServerError::Conflict(
+            "the server is already initialised".into(),
+        ));
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| ServerError::Invalid(format!("no randomness: {e}")))?;
+    let key = SigningKey::from_bytes(&seed);
+    let public = key.verifying_key().to_bytes();
+    let id = hex(&key_id(&public));
+    sqlx::query(
+        "INSERT INTO server_keys (role, key_id, secret_hex, public_hex, created_at) VALUES ('distribution', $1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(hex(&seed))
+    .bind(hex(&public))
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .map_err(|_| ServerError::Conflict("the server is already initialised".into()))?;
+    let (owner, token) = auth::issue(db, "owner", None, now).await?;
+    let principal = Principal {
+        id: owner,
+        tenant: None,
+    };
+    let mut tx = db.pool.begin().await?;
+    audit(
+        &mut tx,
+        now,
+        &principal,
+        None,
+        "init",
+        "server",
+        None,
+        Some(serde_json::json!({ "distribution_key": id })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Initialised {
+        owner_token: token,
+        distribution_key_id: id,
+        distribution_public_key: format!("hpl-ed25519-public:{}", hex(&public)),
+    })
+}
+
+/// Registers a tenant with its first policy public key (`hpl-ed25519-public:<hex>`), gives it
+/// the default rings, and returns an enrollment token for MDM.
+pub async fn add_tenant(
+    db: &Db,
+    who: &Principal,
+    name: &str,
+    policy_key: &str,
+    now: i64,
+) -> Result<String, ServerError> {
+    if who.tenant.is_some() {
+        return Err(ServerError::Forbidden(
+            "only the server owner adds tenants".into(),
+        ));
+    }
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_name {
+        return Err(ServerError::Invalid(format!(
+            "`{name}` is not a tenant name (letters, digits, - and _, at most 64)"
+        )));
+    }
+    let text = policy_key.trim();
+    let public = unhex32(text.strip_prefix("hpl-ed25519-public:").unwrap_or(text))
+        .ok_or_else(|| ServerError::Invalid("the policy key is not 64 hex digits".into()))?;
+    let mut check = TrustedKeys::new();
+    check
+        .add(&public)
+        .map_err(|e| ServerError::Invalid(format!("the policy key: {e}")))?;
+    let id = hex(&key_id(&public));
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2)")
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|_| ServerError::Conflict(format!("tenant `{name}` exists")))?;
+    sqlx::query(
+        "INSERT INTO policy_keys (tenant, key_id, public_hex, added_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(name)
+    .bind(&id)
+    .bind(hex(&public))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for (position, ring) in DEFAULT_RINGS.iter().enumerate() {
+        sqlx::query("INSERT INTO rings (tenant, name, position) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(*ring)
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit(
+        &mut tx,
+        now,
+        who,
+        Some(name),
+        "tenant.add",
+        name,
+        None,
+        Some(serde_json::json!({ "policy_key": id, "rings": DEFAULT_RINGS })),
+    )
+    .await?;
+    tx.commit().await?;
+    let (_, token) = auth::issue(db, "enrollment", Some(name), now).await?;
+    Ok(token)
+}
+
+async fn policy_keys(db: &Db, tenant: &str) -> Result<TrustedKeys, ServerError> {
+    let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1")
+        .bind(tenant)
+        .fetch_all(&db.pool)
+        .await?;
+    if rows.is_empty() {
+        return Err(ServerError::NotFound(format!("no tenant `{tenant}`")));
+    }
+    let mut keys = TrustedKeys::new();
+    for r in rows {
+        let text: String = get(&r, "public_hex")?;
+        if let Some(k) = unhex32(&text) {
+            let _ = keys.add(&k);
+        }
+    }
+    Ok(keys)
+}
+
+/// A published release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Release {
+    pub tenant: String,
+    pub bundle_version: u64,
+    pub bundle_hash: String,
+    /// False when the same bundle was published before (publishing is idempotent).
+    pub new: bool,
+}
+
+/// Uploads a bundle as a release: it must verify with the tenant's policy keys. The same
+/// bundle again is the same release; another bundle with a published version is refused.
+pub async fn publish(
+    db: &Db,
+    who: &Principal,
+    bytes: &[u8],
+    now: i64,
+) -> Result<Release, ServerError> {
+    let envelope_tenant = {
+        // The tenant is read from the content; trust comes from the tenant's keys below.
+        let (content, _, _) = hpl_runtime::load::open_envelope(bytes)
+            .map_err(|e| ServerError::Invalid(format!("not a bundle: {e}")))?;
+        // The content starts after the 10-byte envelope head (magic, format, length).
+        hpl_runtime::bundle::decode_content(content, 10)
+            .map_err(|e| ServerError::Invalid(format!("not a bundle: {e:?}")))?
+            .manifest
+            .tenant
+    };
+    if !who.may(&envelope_tenant) {
+        return Err(ServerError::Forbidden(format!(
+            "this credential may not publish for tenant `{envelope_tenant}`"
+        )));
+    }
+    let keys = policy_keys(db, &envelope_tenant).await?;
+    let bundle = load(bytes, &keys).map_err(|e| {
+        ServerError::Invalid(format!(
+            "the bundle does not verify with tenant `{envelope_tenant}`'s policy keys ({}): {e}",
+            e.code()
+        ))
+    })?;
+    let version = bundle.content().manifest.bundle_version;
+    let hash = bundle.hash_string();
+    let mut tx = db.pool.begin().await?;
+    let existing =
+        sqlx::query("SELECT bundle_hash FROM releases WHERE tenant = $1 AND bundle_version = $2")
+            .bind(&envelope_tenant)
+            .bind(version as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(row) = existing {
+        let known: String = get(&row, "bundle_hash")?;
+        return if known == hash {
+            Ok(Release {
+                tenant: envelope_tenant,
+                bundle_version: version,
+                bundle_hash: hash,
+                new: false,
+            })
+        } else {
+            Err(ServerError::Conflict(format!(
+                "version {version} is already published with another bundle ({known})"
+            )))
+        };
+    }
+    sqlx::query(
+        "INSERT INTO releases (tenant, bundle_version, bundle_hash, bytes, published_at, published_by) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&envelope_tenant)
+    .bind(version as i64)
+    .bind(&hash)
+    .bind(bytes.to_vec())
+    .bind(now)
+    .bind(&who.id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|_| ServerError::Conflict(format!("the bundle {hash} is already published")))?;
+    audit(
+        &mut tx,
+        now,
+        who,
+        Some(&envelope_tenant),
+        "release.publish",
+        &format!("release {version}"),
+        None,
+        Some(serde_json::json!({ "bundle_version": version, "bundle_hash": hash })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Release {
+        tenant: envelope_tenant,
+        bundle_version: version,
+        bundle_hash: hash,
+        new: true,
+    })
+}
+
+/// A ring as `hpl ring status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ring {
+    pub name: String,
+    pub position: i64,
+    pub release: Option<u64>,
+    pub paused: bool,
+    pub revision: i64,
+}
+
+pub async fn rings(db: &Db, tenant: &str) -> Result<Vec<Ring>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT name, position, release_version, paused, revision FROM rings WHERE tenant = $1 ORDER BY position",
+    )
+    .bind(tenant)
+    .fetch_all(&db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(ServerError::NotFound(format!("no tenant `{tenant}`")));
+    }
+    rows.iter()
+        .map(|r| {
+            Ok(Ring {
+                name: get(r, "name")?,
+                position: get(r, "position")?,
+                release: get::<Option<i64>>(r, "release_version")?.map(|v| v as u64),
+                paused: get::<i64>(r, "paused")? != 0,
+                revision: get(r, "revision")?,
+            })
+        })
+        .collect()
+}
+
+fn ring<'a>(all: &'a [Ring], name: &str) -> Result<&'a Ring, ServerError> {
+    all.iter().find(|r| r.name == name).ok_or_else(|| {
+        ServerError::NotFound(format!(
+            "no ring `{name}` (rings: {})",
+            all.iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+async fn distribution_key(db: &Db) -> Result<SigningKey, ServerError> {
+    let row = sqlx::query("SELECT secret_hex FROM server_keys WHERE role = 'distribution'")
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or_else(|| {
+            ServerError::NotFound("the server is not initialised (hpl-server init)".into())
+        })?;
+    let text: String = get(&row, "secret_hex")?;
+    let seed = unhex32(&text)
+        .ok_or_else(|| ServerError::Invalid("the distribution key is corrupt".into()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// What changes on a ring.
+enum Change {
+    Release(u64),
+    Paused(bool),
+}
+
+/// Applies one change to a ring: compare-and-bump its revision, sign the manifest of the new
+/// revision, append the audit entry — in one transaction.
+async fn change(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    before: &Ring,
+    change: Change,
+    action: &str,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    let key = distribution_key(db).await?;
+    let mut after = before.clone();
+    match change {
+        Change::Release(v) => after.release = Some(v),
+        Change::Paused(p) => after.paused = p,
+    }
+    after.revision = before.revision + 1;
+    let mut tx = db.pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE rings SET release_version = $1, paused = $2, revision = $3 WHERE tenant = $4 AND name = $5 AND revision = $6",
+    )
+    .bind(after.release.map(|v| v as i64))
+    .bind(i64::from(after.paused))
+    .bind(after.revision)
+    .bind(tenant)
+    .bind(&before.name)
+    .bind(before.revision)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ServerError::Conflict(format!(
+            "ring `{}` changed meanwhile; read its status and try again",
+            before.name
+        )));
+    }
+    if let Some(version) = after.release {
+        let row = sqlx::query(
+            "SELECT bundle_hash FROM releases WHERE tenant = $1 AND bundle_version = $2",
+        )
+        .bind(tenant)
+        .bind(version as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        let hash_text: String = get(&row, "bundle_hash")?;
+        let bundle_hash = unhex32(hash_text.strip_prefix("sha256:").unwrap_or(&hash_text))
+            .ok_or_else(|| ServerError::Invalid("a release hash is corrupt".into()))?;
+        let manifest = RingManifest {
+            tenant: tenant.to_string(),
+            ring: before.name.clone(),
+            bundle_hash,
+            bundle_version: version,
+            manifest_version: after.revision as u64,
+            issued_at: now,
+            expires_at: now + MANIFEST_LIFETIME,
+        };
+        let id = key_id(&key.verifying_key().to_bytes());
+        let sign = |d: &[u8; 32]| key.sign(d).to_bytes();
+        let bytes = sign_manifest(
+            &manifest,
+            &[hpl_runtime::bundle::SigningInput {
+                key_id: id,
+                sign: &sign,
+            }],
+        );
+        sqlx::query(
+            "INSERT INTO manifests (tenant, ring, manifest_version, bundle_version, bytes, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(&before.name)
+        .bind(after.revision)
+        .bind(version as i64)
+        .bind(bytes)
+        .bind(manifest.expires_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit(
+        &mut tx,
+        now,
+        who,
+        Some(tenant),
+        action,
+        &format!("ring {}", before.name),
+        Some(serde_json::to_value(before).unwrap_or_default()),
+        Some(serde_json::to_value(&after).unwrap_or_default()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+async fn released(db: &Db, tenant: &str, version: u64) -> Result<(), ServerError> {
+    sqlx::query("SELECT bundle_version FROM releases WHERE tenant = $1 AND bundle_version = $2")
+        .bind(tenant)
+        .bind(version as i64)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ServerError::NotFound(format!("release {version} is not published")))
+}
+
+/// Puts `version` on `ring`: any published release on the first ring, on a later ring only
+/// the release the ring before it runs. Never into or out of a paused ring.
+pub async fn promote(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    ring_name: &str,
+    version: u64,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    if !who.may(tenant) {
+        return Err(ServerError::Forbidden(format!(
+            "not allowed for tenant `{tenant}`"
+        )));
+    }
+    released(db, tenant, version).await?;
+    let all = rings(db, tenant).await?;
+    let target = ring(&all, ring_name)?;
+    if target.paused {
+        return Err(ServerError::Conflict(format!(
+            "ring `{ring_name}` is paused"
+        )));
+    }
+    if let Some(previous) = all
+        .iter()
+        .filter(|r| r.position < target.position)
+        .max_by_key(|r| r.position)
+    {
+        if previous.release != Some(version) {
+            return Err(ServerError::Conflict(format!(
+                "release {version} does not run on `{}`, the ring before `{ring_name}` (it runs {})",
+                previous.name,
+                previous.release.map_or("nothing".to_string(), |v| format!("release {v}"))
+            )));
+        }
+        if previous.paused {
+            return Err(ServerError::Conflict(format!(
+                "ring `{}` is paused: nothing is promoted out of it",
+                previous.name
+            )));
+        }
+    }
+    if target.release == Some(version) {
+        return Ok(target.clone());
+    }
+    change(
+        db,
+        who,
+        tenant,
+        target,
+        Change::Release(version),
+        "ring.promote",
+        now,
+    )
+    .await
+}
+
+/// Pauses or resumes a ring.
+pub async fn set_paused(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    ring_name: &str,
+    paused: bool,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    if !who.may(tenant) {
+        return Err(ServerError::Forbidden(format!(
+            "not allowed for tenant `{tenant}`"
+        )));
+    }
+    let all = rings(db, tenant).await?;
+    let target = ring(&all, ring_name)?;
+    if target.paused == paused {
+        return Ok(target.clone());
+    }
+    let action = if paused { "ring.pause" } else { "ring.resume" };
+    change(db, who, tenant, target, Change::Paused(paused), action, now).await
+}
+
+/// Puts an earlier published release back on a ring (paused or not: a rollback is how a
+/// paused ring is repaired).
+pub async fn rollback(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    ring_name: &str,
+    version: u64,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    if !who.may(tenant) {
+        return Err(ServerError::Forbidden(format!(
+            "not allowed for tenant `{tenant}`"
+        )));
+    }
+    released(db, tenant, version).await?;
+    let all = rings(db, tenant).await?;
+    let target = ring(&all, ring_name)?;
+    match target.release {
+        Some(current) if version < current => {}
+        current => {
+            return Err(ServerError::Conflict(format!(
+                "a rollback goes to an earlier release than the ring's ({}); use promote",
+                current.map_or("none".to_string(), |v| v.to_string())
+            )))
+        }
+    }
+    change(
+        db,
+        who,
+        tenant,
+        target,
+        Change::Release(version),
+        "ring.rollback",
+        now,
+    )
+    .await
+}
+
+/// The ring's newest manifest and the bundle it names: what a device of the ring installs.
+pub async fn current(
+    db: &Db,
+    tenant: &str,
+    ring_name: &str,
+) -> Result<(Vec<u8>, Vec<u8>), ServerError> {
+    let row = sqlx::query(
+        "SELECT m.bytes AS manifest, r.bytes AS bundle FROM manifests m JOIN releases r ON r.tenant = m.tenant AND r.bundle_version = m.bundle_version WHERE m.tenant = $1 AND m.ring = $2 ORDER BY m.manifest_version DESC LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(ring_name)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ServerError::NotFound(format!("ring `{ring_name}` runs no release yet")))?;
+    Ok((get(&row, "manifest")?, get(&row, "bundle")?))
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub tenant: Option<String>,
+    pub action: String,
+    pub subject: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+pub async fn audit_trail(db: &Db) -> Result<Vec<AuditEntry>, ServerError> {
+    let rows = sqlx::query("SELECT id, at, actor, tenant, action, subject, before_json, after_json FROM audit ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                id: get(r, "id")?,
+                at: get(r, "at")?,
+                actor: get(r, "actor")?,
+                tenant: get(r, "tenant")?,
+                action: get(r, "action")?,
+                subject: get(r, "subject")?,
+                before: get(r, "before_json")?,
+                after: get(r, "after_json")?,
+            })
+        })
+        .collect()
+}
