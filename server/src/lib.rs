@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod rings;
 
 pub use db::Db;

@@ -608,6 +608,23 @@ pub async fn current(
     Ok((get(&row, "manifest")?, get(&row, "bundle")?))
 }
 
+/// The ring's newest manifest with its version (the HTTP `ETag`).
+pub async fn current_manifest(
+    db: &Db,
+    tenant: &str,
+    ring_name: &str,
+) -> Result<(i64, Vec<u8>), ServerError> {
+    let row = sqlx::query(
+        "SELECT manifest_version, bytes FROM manifests WHERE tenant = $1 AND ring = $2 ORDER BY manifest_version DESC LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(ring_name)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ServerError::NotFound(format!("ring `{ring_name}` runs no release yet")))?;
+    Ok((get(&row, "manifest_version")?, get(&row, "bytes")?))
+}
+
 /// One audit entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {

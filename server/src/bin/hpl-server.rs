@@ -40,6 +40,11 @@ struct Token {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the HTTP API (default 127.0.0.1:8470). Stops on Ctrl-C.
+    Serve {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
+        listen: String,
+    },
     /// Create the database, the distribution key and the bootstrap owner token (shown once).
     Init,
     /// Tenants.
@@ -167,6 +172,18 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
     let db = Db::connect(&url).await?;
     let format = cli.format;
     match cli.command {
+        Command::Serve { listen } => {
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| ServerError::Invalid(format!("cannot listen on {listen}: {e}")))?;
+            eprintln!("hpl-server: serving {url} on http://{listen}");
+            axum::serve(listener, hpl_server::http::router(db))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| ServerError::Invalid(format!("the server stopped: {e}")))?;
+        }
         Command::Init => {
             let init = rings::init(&db, now()).await?;
             show(format, &init, || {
