@@ -91,11 +91,7 @@ async fn ring_status(
     Path(tenant): Path<String>,
 ) -> Result<Response, ServerError> {
     let who = auth::authenticate(&db, bearer(&headers)?).await?;
-    if !who.may(&tenant) {
-        return Err(ServerError::Forbidden(format!(
-            "not allowed for tenant `{tenant}`"
-        )));
-    }
+    rings::allowed(&who, &tenant)?;
     Ok(Json(rings::rings(&db, &tenant).await?).into_response())
 }
 

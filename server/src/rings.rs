@@ -472,6 +472,17 @@ async fn released(db: &Db, tenant: &str, version: u64) -> Result<(), ServerError
         .ok_or_else(|| ServerError::NotFound(format!("release {version} is not published")))
 }
 
+/// The principal may act on the tenant.
+pub fn allowed(who: &Principal, tenant: &str) -> Result<(), ServerError> {
+    if who.may(tenant) {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(format!(
+            "not allowed for tenant `{tenant}`"
+        )))
+    }
+}
+
 /// Puts `version` on `ring`: any published release on the first ring, on a later ring only
 /// the release the ring before it runs. Never into or out of a paused ring.
 pub async fn promote(
@@ -482,11 +493,7 @@ pub async fn promote(
     version: u64,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    if !who.may(tenant) {
-        return Err(ServerError::Forbidden(format!(
-            "not allowed for tenant `{tenant}`"
-        )));
-    }
+    allowed(who, tenant)?;
     released(db, tenant, version).await?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
@@ -538,11 +545,7 @@ pub async fn set_paused(
     paused: bool,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    if !who.may(tenant) {
-        return Err(ServerError::Forbidden(format!(
-            "not allowed for tenant `{tenant}`"
-        )));
-    }
+    allowed(who, tenant)?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
     if target.paused == paused {
@@ -562,11 +565,7 @@ pub async fn rollback(
     version: u64,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    if !who.may(tenant) {
-        return Err(ServerError::Forbidden(format!(
-            "not allowed for tenant `{tenant}`"
-        )));
-    }
+    allowed(who, tenant)?;
     released(db, tenant, version).await?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;

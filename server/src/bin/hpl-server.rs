@@ -232,11 +232,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             let ring = match command {
                 RingCommand::Status { tenant, token } => {
                     let who = principal(&db, &token).await?;
-                    if !who.may(&tenant) {
-                        return Err(ServerError::Forbidden(format!(
-                            "not allowed for tenant `{tenant}`"
-                        )));
-                    }
+                    rings::allowed(&who, &tenant)?;
                     let all = rings::rings(&db, &tenant).await?;
                     show(format, &all, || {
                         all.iter()
