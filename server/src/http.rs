@@ -66,6 +66,10 @@ pub fn router(db: Db) -> Router {
         .route("/v1/tenants/{tenant}/rings", get(ring_status))
         .route("/v1/tenants/{tenant}/rings/{ring}/{op}", post(ring_op))
         .route("/v1/tenants/{tenant}/rings/{ring}/manifest", get(manifest))
+        .route(
+            "/v1/tenants/{tenant}/releases/{version}/bundle",
+            get(bundle),
+        )
         .route("/v1/audit", get(audit))
         .with_state(db)
 }
@@ -155,6 +159,42 @@ async fn manifest(
             (
                 header::CONTENT_TYPE,
                 "application/vnd.hpl.manifest".to_string(),
+            ),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+/// A bundle a manifest names, for the devices of its tenant. `ETag` is its hash: a device
+/// that has it gets a 304.
+async fn bundle(
+    State(db): State<Db>,
+    headers: HeaderMap,
+    Path((tenant, version)): Path<(String, u64)>,
+) -> Result<Response, ServerError> {
+    let device_tenant = auth::authenticate_device(&db, bearer(&headers)?).await?;
+    if device_tenant != tenant {
+        return Err(ServerError::Forbidden(format!(
+            "not a device of tenant `{tenant}`"
+        )));
+    }
+    let (hash, bytes) = rings::release_bundle(&db, &tenant, version).await?;
+    let etag = format!("\"{hash}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.hpl.bundle".to_string(),
             ),
         ],
         Body::from(bytes),

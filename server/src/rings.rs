@@ -607,6 +607,23 @@ pub async fn current(
     Ok((get(&row, "manifest")?, get(&row, "bundle")?))
 }
 
+/// A published bundle's bytes and hash (`sha256:…`), for the tenant's devices.
+pub async fn release_bundle(
+    db: &Db,
+    tenant: &str,
+    version: u64,
+) -> Result<(String, Vec<u8>), ServerError> {
+    let row = sqlx::query(
+        "SELECT bundle_hash, bytes FROM releases WHERE tenant = $1 AND bundle_version = $2",
+    )
+    .bind(tenant)
+    .bind(version as i64)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ServerError::NotFound(format!("release {version} is not published")))?;
+    Ok((get(&row, "bundle_hash")?, get(&row, "bytes")?))
+}
+
 /// The ring's newest manifest with its version (the HTTP `ETag`).
 pub async fn current_manifest(
     db: &Db,

@@ -142,6 +142,53 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
     let (status, bytes, _) =
         call(&app, "GET", manifest_uri, &enrollment, vec![], Some(&etag)).await;
     assert_eq!((status, bytes.len()), (StatusCode::NOT_MODIFIED, 0));
+    // The bundle it names, conditionally too; the device's store follows the pair.
+    let bundle_uri = "/v1/tenants/acme/releases/1/bundle";
+    let (status, bundle_bytes, bundle_tag) =
+        call(&app, "GET", bundle_uri, &enrollment, vec![], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bundle_bytes, bundle(1));
+    let bundle_tag = bundle_tag.unwrap();
+    assert!(bundle_tag.contains("sha256:"), "{bundle_tag}");
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            bundle_uri,
+            &enrollment,
+            vec![],
+            Some(&bundle_tag)
+        )
+        .await
+        .0,
+        StatusCode::NOT_MODIFIED
+    );
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            "/v1/tenants/acme/releases/9/bundle",
+            &enrollment,
+            vec![],
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            "/v1/tenants/globex/releases/1/bundle",
+            &enrollment,
+            vec![],
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
     // An operator token is not a device's, and a device's token does not operate.
     assert_eq!(
         call(&app, "GET", manifest_uri, token, vec![], None).await.0,
