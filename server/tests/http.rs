@@ -228,3 +228,81 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// docs/openapi.json is the API: every documented path and method is routed (the router's own
+/// fallback is an empty 404, ours always a JSON body), and the documented `Ring` fields are
+/// the ones a response has.
+#[tokio::test]
+async fn the_openapi_file_documents_the_routes_and_their_fields() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("../docs/openapi.json").unwrap()).unwrap();
+    let file = std::env::temp_dir().join(format!("hpl-server-openapi-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let db = Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let init = rings::init(&db, NOW).await.unwrap();
+    let owner = hpl_server::auth::authenticate(&db, &init.owner_token)
+        .await
+        .unwrap();
+    let key = format!(
+        "hpl-ed25519-public:{}",
+        hpl_runtime::load::hex(SigningKey::from_bytes(&[5; 32]).verifying_key().as_bytes())
+    );
+    rings::add_tenant(&db, &owner, "acme", &key, NOW)
+        .await
+        .unwrap();
+    let app = hpl_server::http::router(db);
+    let (status, body, _) = call(&app, "GET", "/v1/nowhere", "", vec![], None).await;
+    assert_eq!(
+        (status, body.len()),
+        (StatusCode::NOT_FOUND, 0),
+        "the fallback is an empty 404"
+    );
+    let paths = spec["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 7);
+    for (path, item) in paths {
+        let uri = path
+            .replace("{tenant}", "acme")
+            .replace("{ring}", "canary")
+            .replace("{op}", "pause")
+            .replace("{version}", "1");
+        for method in ["get", "post"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let (status, body, _) =
+                call(&app, &method.to_uppercase(), &uri, "", vec![], None).await;
+            assert!(
+                !(status == StatusCode::NOT_FOUND && body.is_empty())
+                    && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed ({status})"
+            );
+        }
+    }
+    let (_, body, _) = call(
+        &app,
+        "GET",
+        "/v1/tenants/acme/rings",
+        &init.owner_token,
+        vec![],
+        None,
+    )
+    .await;
+    let ring: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut got: Vec<&str> = ring[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut documented: Vec<&str> = spec["components"]["schemas"]["Ring"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    got.sort();
+    documented.sort();
+    assert_eq!(got, documented);
+}
