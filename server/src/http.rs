@@ -47,11 +47,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ServerError> {
         })
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use crate::now;
 
 /// The API.
 pub fn router(db: Db) -> Router {
@@ -130,6 +126,42 @@ async fn ring_op(
     Ok(Json(r).into_response())
 }
 
+/// The request comes from a device of `tenant`.
+async fn device_of(db: &Db, headers: &HeaderMap, tenant: &str) -> Result<(), ServerError> {
+    if auth::authenticate_device(db, bearer(headers)?).await? == tenant {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(format!(
+            "not a device of tenant `{tenant}`"
+        )))
+    }
+}
+
+/// `bytes` with `etag`, or a 304 when the request already has that version.
+fn conditional(
+    headers: &HeaderMap,
+    etag: String,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+) -> Response {
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, content_type.to_string()),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
 /// A ring's current manifest, for the devices of its tenant. `ETag` is its manifest version:
 /// a device that is up to date gets a 304 and nothing else.
 async fn manifest(
@@ -137,33 +169,14 @@ async fn manifest(
     headers: HeaderMap,
     Path((tenant, ring)): Path<(String, String)>,
 ) -> Result<Response, ServerError> {
-    let device_tenant = auth::authenticate_device(&db, bearer(&headers)?).await?;
-    if device_tenant != tenant {
-        return Err(ServerError::Forbidden(format!(
-            "not a device of tenant `{tenant}`"
-        )));
-    }
+    device_of(&db, &headers, &tenant).await?;
     let (version, bytes) = rings::current_manifest(&db, &tenant, &ring).await?;
-    let etag = format!("\"m{version}\"");
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == etag);
-    if fresh {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    Ok((
-        StatusCode::OK,
-        [
-            (header::ETAG, etag),
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.hpl.manifest".to_string(),
-            ),
-        ],
-        Body::from(bytes),
-    )
-        .into_response())
+    Ok(conditional(
+        &headers,
+        format!("\"m{version}\""),
+        "application/vnd.hpl.manifest",
+        bytes,
+    ))
 }
 
 /// A bundle a manifest names, for the devices of its tenant. `ETag` is its hash: a device
@@ -173,33 +186,14 @@ async fn bundle(
     headers: HeaderMap,
     Path((tenant, version)): Path<(String, u64)>,
 ) -> Result<Response, ServerError> {
-    let device_tenant = auth::authenticate_device(&db, bearer(&headers)?).await?;
-    if device_tenant != tenant {
-        return Err(ServerError::Forbidden(format!(
-            "not a device of tenant `{tenant}`"
-        )));
-    }
+    device_of(&db, &headers, &tenant).await?;
     let (hash, bytes) = rings::release_bundle(&db, &tenant, version).await?;
-    let etag = format!("\"{hash}\"");
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == etag)
-    {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    Ok((
-        StatusCode::OK,
-        [
-            (header::ETAG, etag),
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.hpl.bundle".to_string(),
-            ),
-        ],
-        Body::from(bytes),
-    )
-        .into_response())
+    Ok(conditional(
+        &headers,
+        format!("\"{hash}\""),
+        "application/vnd.hpl.bundle",
+        bytes,
+    ))
 }
 
 async fn audit(State(db): State<Db>, headers: HeaderMap) -> Result<Response, ServerError> {

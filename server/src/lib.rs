@@ -31,3 +31,10 @@ impl Principal {
         self.tenant.as_deref().is_none_or(|t| t == tenant)
     }
 }
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

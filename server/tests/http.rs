@@ -57,9 +57,10 @@ async fn call(
     (status, bytes, tag)
 }
 
-#[tokio::test]
-async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
-    let file = std::env::temp_dir().join(format!("hpl-server-http-{}.db", std::process::id()));
+/// A server on a fresh SQLite file with the tenant acme: the router, what `init` printed, and
+/// acme's enrollment token.
+async fn server(name: &str) -> (axum::Router, rings::Initialised, String) {
+    let file = std::env::temp_dir().join(format!("hpl-server-{name}-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&file);
     let db = Db::connect(&format!("sqlite://{}", file.display()))
         .await
@@ -75,7 +76,12 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
     let enrollment = rings::add_tenant(&db, &owner, "acme", &key, NOW)
         .await
         .unwrap();
-    let app = hpl_server::http::router(db);
+    (hpl_server::http::router(db), init, enrollment)
+}
+
+#[tokio::test]
+async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
+    let (app, init, enrollment) = server("http").await;
     let token = init.owner_token.as_str();
 
     assert_eq!(
@@ -236,23 +242,7 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
 async fn the_openapi_file_documents_the_routes_and_their_fields() {
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string("../docs/openapi.json").unwrap()).unwrap();
-    let file = std::env::temp_dir().join(format!("hpl-server-openapi-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&file);
-    let db = Db::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    let init = rings::init(&db, NOW).await.unwrap();
-    let owner = hpl_server::auth::authenticate(&db, &init.owner_token)
-        .await
-        .unwrap();
-    let key = format!(
-        "hpl-ed25519-public:{}",
-        hpl_runtime::load::hex(SigningKey::from_bytes(&[5; 32]).verifying_key().as_bytes())
-    );
-    rings::add_tenant(&db, &owner, "acme", &key, NOW)
-        .await
-        .unwrap();
-    let app = hpl_server::http::router(db);
+    let (app, init, _) = server("openapi").await;
     let (status, body, _) = call(&app, "GET", "/v1/nowhere", "", vec![], None).await;
     assert_eq!(
         (status, body.len()),

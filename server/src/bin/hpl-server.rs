@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use hpl_server::rings;
-use hpl_server::{auth, Db, Principal, ServerError};
+use hpl_server::{auth, now, Db, Principal, ServerError};
 use std::path::PathBuf;
 
 /// The default database: a SQLite file in the current directory, created on first use.
@@ -130,12 +130,6 @@ enum RingCommand {
         #[command(flatten)]
         token: Token,
     },
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
