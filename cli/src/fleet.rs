@@ -173,17 +173,7 @@ fn stream_lines(
     Ok(())
 }
 
-/// A device's scopes as records name them (`org:acme`, `team:platform` …), most general
-/// first, from its inventory.
-pub fn scope_labels(inventory: &hpl_runtime::inventory::Inventory, tenant: &str) -> Vec<String> {
-    let s = &inventory.scopes;
-    let mut scopes = vec![format!("org:{tenant}")];
-    scopes.extend(s.department.iter().map(|d| format!("department:{d}")));
-    scopes.extend(s.team.iter().map(|t| format!("team:{t}")));
-    scopes.extend(s.environment.iter().map(|e| format!("environment:{e}")));
-    scopes.extend(s.device_groups.iter().map(|g| format!("device_group:{g}")));
-    scopes
-}
+pub use hpl_runtime::summary::scope_labels;
 
 /// Streams the inventories of `path` to `jobs` workers running `work`, and folds their results
 /// with `fold` on this thread, in the order they finish. A progress line (devices, rate) goes

@@ -16,6 +16,7 @@
 //!   interpreter, disassembler);
 //! - [`inventory`] (`hpl.inventory.v1`), [`record`] (`hpl.record.v1`), [`events`];
 //! - [`store`] (the offline snapshot store), [`window`] (upgrade windows);
+//! - [`summary`]: the fleet aggregate of records that `hpl report` and `hpl-server report` share;
 //! - [`version`], [`package`], [`facts`]: version schemes, package names, device facts —
 //!   shared with the compiler, so what it accepts is what the runtime evaluates.
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod package;
 pub mod precedence;
 pub mod record;
 pub mod store;
+pub mod summary;
 pub mod trace;
 pub mod version;
 pub mod vm;

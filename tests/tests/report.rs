@@ -262,3 +262,35 @@ fn the_html_report_shows_its_numbers_and_charts_in_a_browser() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The server summarises the records devices upload as JSON; for every generated device
+/// that summary equals the one `hpl report` makes of the record itself (one aggregation, so
+/// the same records give the same numbers).
+#[test]
+fn a_record_uploaded_as_json_summarises_like_the_record_itself() {
+    use hpl_runtime::summary::{scope_labels, DeviceSummary};
+    let device = Device::with_bundle(hpl_tests::fuzzing::acme().clone(), None);
+    let at = hpl_runtime::inventory::parse_timestamp(AT).unwrap();
+    let templates = hpl_tests::fleet::templates();
+    let mut with_drifts = 0;
+    for i in 0..500 {
+        let inv = Inventory::from_json(&hpl_tests::fleet::device(&templates, i, 0)).unwrap();
+        let record = device.evaluate(&inv, at);
+        let direct = DeviceSummary::of(&inv, &record, "acme");
+        let json = serde_json::to_value(&record).unwrap();
+        let uploaded = DeviceSummary::from_record_json(
+            &json,
+            scope_labels(&inv, "acme"),
+            inv.ring.clone().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(uploaded, direct, "device {i}");
+        with_drifts += usize::from(!direct.drifts.is_empty());
+    }
+    assert!(with_drifts > 100, "the sample has drifts to compare");
+    let bad = serde_json::json!({"schema": "hpl.record.v1", "state": "fine"});
+    assert_eq!(
+        DeviceSummary::from_record_json(&bad, vec![], "x".into()).unwrap_err(),
+        "the record's state `fine` is not a state".to_string()
+    );
+}

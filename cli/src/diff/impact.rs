@@ -1,7 +1,7 @@
 //! What a change does: winners per scope path, and with a fleet's inventories, which devices
 //! change state or violations (the rollout impact preview).
 
-use crate::report::summary::SAMPLE;
+use hpl_runtime::summary::SAMPLE;
 use hpl_runtime::device::Device;
 use hpl_runtime::inventory::Inventory;
 use hpl_runtime::load::VerifiedBundle;
@@ -308,7 +308,7 @@ impl Impact {
                 .add(&c.device_id);
         }
         let capped = |map: &mut BTreeMap<String, Affected>, key: String| {
-            if map.len() < crate::report::summary::MAX_KEYS || map.contains_key(&key) {
+            if map.len() < hpl_runtime::summary::MAX_KEYS || map.contains_key(&key) {
                 map.entry(key).or_default().add(&c.device_id);
             }
         };
@@ -325,13 +325,13 @@ impl Impact {
             capped(&mut self.remediation, format!("- {x}"));
         }
         for s in &c.scopes {
-            if self.by_scope.len() < crate::report::summary::MAX_KEYS
+            if self.by_scope.len() < hpl_runtime::summary::MAX_KEYS
                 || self.by_scope.contains_key(s)
             {
                 *self.by_scope.entry(s.clone()).or_default() += 1;
             }
         }
-        if self.by_ring.len() < crate::report::summary::MAX_KEYS
+        if self.by_ring.len() < hpl_runtime::summary::MAX_KEYS
             || self.by_ring.contains_key(&c.ring)
         {
             *self.by_ring.entry(c.ring.clone()).or_default() += 1;

@@ -1,7 +1,7 @@
 //! The HTML report: one self-contained file (inline CSS and SVG, no script, nothing fetched),
 //! so it can be attached to a ticket or opened offline.
 
-use super::summary::StateCounts;
+use hpl_runtime::summary::StateCounts;
 use super::Report;
 use std::fmt::Write as _;
 

@@ -8,7 +8,7 @@
 //! last is the report, all of them the trend.
 
 pub mod html;
-pub mod summary;
+pub use hpl_runtime::summary;
 
 use crate::device::{open_device, parse_time, read_config, Source};
 use crate::exit::Exit;

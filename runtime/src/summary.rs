@@ -1,4 +1,7 @@
-//! The fleet summary: what `hpl report` keeps of each record, and the aggregate of a fleet.
+//! The fleet summary: what a report keeps of each compliance record, and the aggregate of a
+//! fleet. `hpl report` (on inventories it evaluates) and `hpl-server report` (on the records
+//! devices upload) both fold [`DeviceSummary`]s into a [`Fleet`], so the same records give the
+//! same numbers.
 //!
 //! Memory is bounded whatever the fleet's size: counts per state, scope, ring and manager
 //! (scopes come from the policy; rings and managers are capped at [`MAX_KEYS`] distinct
@@ -6,9 +9,9 @@
 //! [`SAMPLE`] devices, the smallest ids, so the result does not depend on the order in which
 //! the workers finish.
 
-use hpl_runtime::inventory::Inventory;
-use hpl_runtime::record::{ComplianceRecord, State};
-use serde::Serialize;
+use crate::inventory::Inventory;
+use crate::record::{ComplianceRecord, State};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Distinct rings, managers, drifts or rules kept before the rest is counted as `(other)`.
@@ -19,7 +22,7 @@ pub const SAMPLE: usize = 10;
 pub const TOP: usize = 20;
 
 /// What the report keeps of one device's evaluation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceSummary {
     pub device_id: String,
     pub state: State,
@@ -34,7 +37,15 @@ pub struct DeviceSummary {
 
 impl DeviceSummary {
     pub fn of(inventory: &Inventory, record: &ComplianceRecord, tenant: &str) -> DeviceSummary {
-        let scopes = crate::fleet::scope_labels(inventory, tenant);
+        Self::with(
+            record,
+            scope_labels(inventory, tenant),
+            inventory.ring.clone().unwrap_or_else(|| "(none)".into()),
+        )
+    }
+
+    /// The summary of a record, with the device's scope labels and ring given.
+    pub fn with(record: &ComplianceRecord, scopes: Vec<String>, ring: String) -> DeviceSummary {
         let mut drifts: Vec<_> = record
             .violations
             .iter()
@@ -53,7 +64,7 @@ impl DeviceSummary {
             device_id: record.device_id.clone(),
             state: record.state,
             scopes,
-            ring: inventory.ring.clone().unwrap_or_else(|| "(none)".into()),
+            ring,
             drifts,
             unknown: record
                 .unknown_reasons
@@ -61,6 +72,78 @@ impl DeviceSummary {
                 .map(|u| (u.code.as_str().to_string(), u.message.clone()))
                 .collect(),
         }
+    }
+}
+
+/// A device's scopes as records name them (`org:acme`, `team:platform` …), most general
+/// first, from its inventory.
+pub fn scope_labels(inventory: &Inventory, tenant: &str) -> Vec<String> {
+    let s = &inventory.scopes;
+    let mut scopes = vec![format!("org:{tenant}")];
+    scopes.extend(s.department.iter().map(|d| format!("department:{d}")));
+    scopes.extend(s.team.iter().map(|t| format!("team:{t}")));
+    scopes.extend(s.environment.iter().map(|e| format!("environment:{e}")));
+    scopes.extend(s.device_groups.iter().map(|g| format!("device_group:{g}")));
+    scopes
+}
+
+impl DeviceSummary {
+    /// The summary of a record as JSON (`hpl.record.v1`, as a device uploads it) with the
+    /// device's scope labels and ring: what [`DeviceSummary::of`] makes of the record itself.
+    /// A record without the fields a summary needs is refused with the field's name.
+    pub fn from_record_json(
+        record: &serde_json::Value,
+        scopes: Vec<String>,
+        ring: String,
+    ) -> Result<DeviceSummary, String> {
+        fn text<'a>(v: &'a serde_json::Value, path: &str) -> Result<&'a str, String> {
+            path.split('.')
+                .try_fold(v, |v, k| v.get(k))
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| format!("the record has no string `{path}`"))
+        }
+        if text(record, "schema")? != crate::record::SCHEMA {
+            return Err(format!("the record is not {}", crate::record::SCHEMA));
+        }
+        let state = match text(record, "state")? {
+            "compliant" => State::Compliant,
+            "warning" => State::Warning,
+            "unknown" => State::Unknown,
+            "non_compliant" => State::NonCompliant,
+            other => return Err(format!("the record's state `{other}` is not a state")),
+        };
+        let list = |key: &str| -> Result<&Vec<serde_json::Value>, String> {
+            record
+                .get(key)
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| format!("the record has no list `{key}`"))
+        };
+        let mut drifts = Vec::new();
+        for v in list("violations")? {
+            drifts.push((
+                text(v, "category")?.to_string(),
+                text(v, "manager")?.to_string(),
+                text(v, "package")?.to_string(),
+                text(v, "rule.source")?.to_string(),
+                text(v, "rule.policy")?.to_string(),
+            ));
+        }
+        drifts.dedup();
+        let mut unknown = Vec::new();
+        for u in list("unknown_reasons")? {
+            unknown.push((
+                text(u, "code")?.to_string(),
+                text(u, "message")?.to_string(),
+            ));
+        }
+        Ok(DeviceSummary {
+            device_id: text(record, "device_id")?.to_string(),
+            state,
+            scopes,
+            ring,
+            drifts,
+            unknown,
+        })
     }
 }
 
