@@ -16,6 +16,7 @@
 //!   interpreter, disassembler);
 //! - [`inventory`] (`hpl.inventory.v1`), [`record`] (`hpl.record.v1`), [`events`];
 //! - [`store`] (the offline snapshot store), [`window`] (upgrade windows);
+//! - [`protocol`]: the digest devices sign for control-plane requests;
 //! - [`summary`]: the fleet aggregate of records that `hpl report` and `hpl-server report` share;
 //! - [`version`], [`package`], [`facts`]: version schemes, package names, device facts —
 //!   shared with the compiler, so what it accepts is what the runtime evaluates.
@@ -34,6 +35,7 @@ pub mod load;
 pub mod manifest;
 pub mod package;
 pub mod precedence;
+pub mod protocol;
 pub mod record;
 pub mod store;
 pub mod summary;

@@ -60,16 +60,19 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Principal, ServerError
     })
 }
 
-/// The tenant of a device's enrollment token. (Per-device keys and signed requests replace
-/// this in the next part of issue 11; until then a device reads its tenant's manifests.)
-pub async fn authenticate_device(db: &Db, token: &str) -> Result<String, ServerError> {
+/// The id and tenant of an enrollment token (what a device enrolls with).
+pub async fn authenticate_enrollment(
+    db: &Db,
+    token: &str,
+) -> Result<(String, String), ServerError> {
     let row = sqlx::query(
-        "SELECT tenant FROM credentials WHERE secret_sha256 = $1 AND kind = 'enrollment' AND revoked_at IS NULL",
+        "SELECT id, tenant FROM credentials WHERE secret_sha256 = $1 AND kind = 'enrollment' AND revoked_at IS NULL",
     )
     .bind(digest(token))
     .fetch_optional(&db.pool)
     .await?
     .ok_or_else(|| ServerError::Forbidden("unknown or revoked enrollment token".into()))?;
-    get::<Option<String>>(&row, "tenant")?
-        .ok_or_else(|| ServerError::Forbidden("an enrollment token without a tenant".into()))
+    let tenant = get::<Option<String>>(&row, "tenant")?
+        .ok_or_else(|| ServerError::Forbidden("an enrollment token without a tenant".into()))?;
+    Ok((get(&row, "id")?, tenant))
 }

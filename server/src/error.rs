@@ -11,8 +11,12 @@ pub enum ServerError {
     Conflict(String),
     /// The principal may not do this.
     Forbidden(String),
+    /// The request does not prove who sent it (a device's signature, time or nonce).
+    Unauthorized(String),
     /// The input is not acceptable (a bundle that does not verify, a malformed key).
     Invalid(String),
+    /// The health gate refuses: the figures say why.
+    Unhealthy(Box<crate::health::Figures>),
     Db(sqlx::Error),
 }
 
@@ -23,7 +27,9 @@ impl ServerError {
             ServerError::NotFound(_) => "not_found",
             ServerError::Conflict(_) => "conflict",
             ServerError::Forbidden(_) => "forbidden",
+            ServerError::Unauthorized(_) => "unauthorized",
             ServerError::Invalid(_) => "invalid",
+            ServerError::Unhealthy(_) => "unhealthy",
             ServerError::Db(_) => "database_error",
         }
     }
@@ -35,7 +41,20 @@ impl fmt::Display for ServerError {
             ServerError::NotFound(m)
             | ServerError::Conflict(m)
             | ServerError::Forbidden(m)
+            | ServerError::Unauthorized(m)
             | ServerError::Invalid(m) => write!(f, "{m}"),
+            ServerError::Unhealthy(figures) => write!(
+                f,
+                "the health gate refuses release {} out of `{}`: {}{}",
+                figures.release,
+                figures.ring,
+                figures.failures.join("; "),
+                if figures.unhealthy {
+                    " (the ring is paused)"
+                } else {
+                    ""
+                }
+            ),
             ServerError::Db(e) => write!(f, "database: {e}"),
         }
     }

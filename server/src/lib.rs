@@ -10,8 +10,12 @@
 
 pub mod auth;
 pub mod db;
+pub mod devices;
 pub mod error;
+pub mod health;
 pub mod http;
+pub mod membership;
+pub mod metrics;
 pub mod rings;
 
 pub use db::Db;

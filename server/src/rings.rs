@@ -13,6 +13,8 @@
 use crate::auth;
 use crate::db::{get, Db};
 use crate::error::ServerError;
+use crate::health::{self, Figures, Thresholds};
+use crate::membership::Members;
 use crate::Principal;
 use ed25519_dalek::{Signer, SigningKey};
 use hpl_runtime::load::{hex, key_id, load, TrustedKeys};
@@ -45,7 +47,7 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
 }
 
 #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
-async fn audit(
+pub(crate) async fn audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     actor: &Principal,
@@ -169,12 +171,15 @@ pub async fn add_tenant(
     .execute(&mut *tx)
     .await?;
     for (position, ring) in DEFAULT_RINGS.iter().enumerate() {
-        sqlx::query("INSERT INTO rings (tenant, name, position) VALUES ($1, $2, $3)")
-            .bind(name)
-            .bind(*ring)
-            .bind(position as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO rings (tenant, name, position, members_json) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(*ring)
+        .bind(position as i64)
+        .bind(serde_json::to_string(&Members::default_for(ring)).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
     }
     audit(
         &mut tx,
@@ -314,11 +319,20 @@ pub struct Ring {
     pub release: Option<u64>,
     pub paused: bool,
     pub revision: i64,
+    /// Which devices are on it (docs/server.md, "Ring membership").
+    pub members: Members,
+    /// The release it ran before this one (the health gate's baseline).
+    pub previous_release: Option<u64>,
+}
+
+pub(crate) fn parse_members(text: &str) -> Result<Members, ServerError> {
+    serde_json::from_str(text)
+        .map_err(|e| ServerError::Invalid(format!("a ring's membership rule is corrupt: {e}")))
 }
 
 pub async fn rings(db: &Db, tenant: &str) -> Result<Vec<Ring>, ServerError> {
     let rows = sqlx::query(
-        "SELECT name, position, release_version, paused, revision FROM rings WHERE tenant = $1 ORDER BY position",
+        "SELECT name, position, release_version, paused, revision, members_json, previous_release FROM rings WHERE tenant = $1 ORDER BY position",
     )
     .bind(tenant)
     .fetch_all(&db.pool)
@@ -334,6 +348,8 @@ pub async fn rings(db: &Db, tenant: &str) -> Result<Vec<Ring>, ServerError> {
                 release: get::<Option<i64>>(r, "release_version")?.map(|v| v as u64),
                 paused: get::<i64>(r, "paused")? != 0,
                 revision: get(r, "revision")?,
+                members: parse_members(&get::<String>(r, "members_json")?)?,
+                previous_release: get::<Option<i64>>(r, "previous_release")?.map(|v| v as u64),
             })
         })
         .collect()
@@ -368,10 +384,13 @@ async fn distribution_key(db: &Db) -> Result<SigningKey, ServerError> {
 enum Change {
     Release(u64),
     Paused(bool),
+    Members(Members),
 }
 
 /// Applies one change to a ring: compare-and-bump its revision, sign the manifest of the new
-/// revision, append the audit entry — in one transaction.
+/// revision, append the audit entry (with `why`, when given) — in one transaction. A change
+/// of membership moves the tenant's devices to their rings in the same transaction.
+#[allow(clippy::too_many_arguments)]
 async fn change(
     db: &Db,
     who: &Principal,
@@ -379,22 +398,33 @@ async fn change(
     before: &Ring,
     change: Change,
     action: &str,
+    why: Option<serde_json::Value>,
     now: i64,
 ) -> Result<Ring, ServerError> {
     let key = distribution_key(db).await?;
     let mut after = before.clone();
+    let sign = matches!(change, Change::Release(_) | Change::Paused(_));
+    let moves = matches!(change, Change::Members(_));
     match change {
-        Change::Release(v) => after.release = Some(v),
+        Change::Release(v) => {
+            after.release = Some(v);
+            if before.release != Some(v) {
+                after.previous_release = before.release;
+            }
+        }
         Change::Paused(p) => after.paused = p,
+        Change::Members(m) => after.members = m,
     }
     after.revision = before.revision + 1;
     let mut tx = db.pool.begin().await?;
     let updated = sqlx::query(
-        "UPDATE rings SET release_version = $1, paused = $2, revision = $3 WHERE tenant = $4 AND name = $5 AND revision = $6",
+        "UPDATE rings SET release_version = $1, paused = $2, revision = $3, members_json = $4, previous_release = $5 WHERE tenant = $6 AND name = $7 AND revision = $8",
     )
     .bind(after.release.map(|v| v as i64))
     .bind(i64::from(after.paused))
     .bind(after.revision)
+    .bind(serde_json::to_string(&after.members).unwrap_or_default())
+    .bind(after.previous_release.map(|v| v as i64))
     .bind(tenant)
     .bind(&before.name)
     .bind(before.revision)
@@ -406,7 +436,10 @@ async fn change(
             before.name
         )));
     }
-    if let Some(version) = after.release {
+    if moves {
+        crate::devices::reassign(&mut tx, tenant).await?;
+    }
+    if let Some(version) = after.release.filter(|_| sign) {
         let row = sqlx::query(
             "SELECT bundle_hash FROM releases WHERE tenant = $1 AND bundle_version = $2",
         )
@@ -455,7 +488,10 @@ async fn change(
         action,
         &format!("ring {}", before.name),
         Some(serde_json::to_value(before).unwrap_or_default()),
-        Some(serde_json::to_value(&after).unwrap_or_default()),
+        Some(match why {
+            Some(why) => serde_json::json!({ "ring": after, "why": why }),
+            None => serde_json::to_value(&after).unwrap_or_default(),
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -520,6 +556,25 @@ pub async fn promote(
                 previous.name
             )));
         }
+        if target.release != Some(version) {
+            let figures = health::figures(
+                db,
+                tenant,
+                &previous.name,
+                version,
+                previous.previous_release,
+            )
+            .await?;
+            if !figures.passes() {
+                if figures.unhealthy {
+                    match auto_pause(db, tenant, previous, &figures, now).await {
+                        Ok(_) | Err(ServerError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                return Err(ServerError::Unhealthy(Box::new(figures)));
+            }
+        }
     }
     if target.release == Some(version) {
         return Ok(target.clone());
@@ -531,9 +586,97 @@ pub async fn promote(
         target,
         Change::Release(version),
         "ring.promote",
+        None,
         now,
     )
     .await
+}
+
+/// The health gate pauses a ring whose figures passed a threshold; the audit entry's actor is
+/// `health-gate` and its `after` has the figures.
+pub(crate) async fn auto_pause(
+    db: &Db,
+    tenant: &str,
+    ring: &Ring,
+    figures: &Figures,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    let gate = Principal {
+        id: "health-gate".into(),
+        tenant: Some(tenant.to_string()),
+    };
+    change(
+        db,
+        &gate,
+        tenant,
+        ring,
+        Change::Paused(true),
+        "ring.auto_pause",
+        Some(serde_json::to_value(figures).unwrap_or_default()),
+        now,
+    )
+    .await
+}
+
+/// Sets which devices are on a ring; the tenant's devices move at once.
+pub async fn set_members(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    ring_name: &str,
+    members: Members,
+    now: i64,
+) -> Result<Ring, ServerError> {
+    allowed(who, tenant)?;
+    members.validate().map_err(ServerError::Invalid)?;
+    let all = rings(db, tenant).await?;
+    let target = ring(&all, ring_name)?;
+    if target.members == members {
+        return Ok(target.clone());
+    }
+    change(
+        db,
+        who,
+        tenant,
+        target,
+        Change::Members(members),
+        "ring.members",
+        None,
+        now,
+    )
+    .await
+}
+
+/// Sets the tenant's health gate thresholds.
+pub async fn set_thresholds(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    thresholds: &Thresholds,
+    now: i64,
+) -> Result<Thresholds, ServerError> {
+    allowed(who, tenant)?;
+    thresholds.validate().map_err(ServerError::Invalid)?;
+    let before = health::thresholds(db, tenant).await?;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("UPDATE tenants SET health_json = $1 WHERE name = $2")
+        .bind(serde_json::to_string(thresholds).unwrap_or_default())
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        now,
+        who,
+        Some(tenant),
+        "tenant.health",
+        &format!("tenant {tenant}"),
+        Some(serde_json::to_value(&before).unwrap_or_default()),
+        Some(serde_json::to_value(thresholds).unwrap_or_default()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(thresholds.clone())
 }
 
 /// Pauses or resumes a ring.
@@ -552,7 +695,17 @@ pub async fn set_paused(
         return Ok(target.clone());
     }
     let action = if paused { "ring.pause" } else { "ring.resume" };
-    change(db, who, tenant, target, Change::Paused(paused), action, now).await
+    change(
+        db,
+        who,
+        tenant,
+        target,
+        Change::Paused(paused),
+        action,
+        None,
+        now,
+    )
+    .await
 }
 
 /// Puts an earlier published release back on a ring (paused or not: a rollback is how a
@@ -585,9 +738,20 @@ pub async fn rollback(
         target,
         Change::Release(version),
         "ring.rollback",
+        None,
         now,
     )
     .await
+}
+
+/// The figures of a ring on the release it runs (what the gate would say now).
+pub async fn health(db: &Db, tenant: &str, ring_name: &str) -> Result<Figures, ServerError> {
+    let all = rings(db, tenant).await?;
+    let r = ring(&all, ring_name)?;
+    let release = r
+        .release
+        .ok_or_else(|| ServerError::NotFound(format!("ring `{ring_name}` runs no release yet")))?;
+    health::figures(db, tenant, ring_name, release, r.previous_release).await
 }
 
 /// The ring's newest manifest and the bundle it names: what a device of the ring installs.

@@ -112,13 +112,6 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
     let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error["error"], "invalid");
 
-    let manifest_uri = "/v1/tenants/acme/rings/canary/manifest";
-    assert_eq!(
-        call(&app, "GET", manifest_uri, &enrollment, vec![], None)
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
     let (status, _, _) = call(
         &app,
         "POST",
@@ -140,65 +133,12 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    // A device: the manifest, then a 304 while nothing changes.
-    let (status, bytes, etag) = call(&app, "GET", manifest_uri, &enrollment, vec![], None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(bytes.starts_with(b"HPLM"));
-    let etag = etag.unwrap();
-    let (status, bytes, _) =
-        call(&app, "GET", manifest_uri, &enrollment, vec![], Some(&etag)).await;
-    assert_eq!((status, bytes.len()), (StatusCode::NOT_MODIFIED, 0));
-    // The bundle it names, conditionally too; the device's store follows the pair.
-    let bundle_uri = "/v1/tenants/acme/releases/1/bundle";
-    let (status, bundle_bytes, bundle_tag) =
-        call(&app, "GET", bundle_uri, &enrollment, vec![], None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(bundle_bytes, bundle(1));
-    let bundle_tag = bundle_tag.unwrap();
-    assert!(bundle_tag.contains("sha256:"), "{bundle_tag}");
+    // An operator token is not a device's signature, and an enrollment token does not operate.
     assert_eq!(
-        call(
-            &app,
-            "GET",
-            bundle_uri,
-            &enrollment,
-            vec![],
-            Some(&bundle_tag)
-        )
-        .await
-        .0,
-        StatusCode::NOT_MODIFIED
-    );
-    assert_eq!(
-        call(
-            &app,
-            "GET",
-            "/v1/tenants/acme/releases/9/bundle",
-            &enrollment,
-            vec![],
-            None
-        )
-        .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        call(
-            &app,
-            "GET",
-            "/v1/tenants/globex/releases/1/bundle",
-            &enrollment,
-            vec![],
-            None
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    // An operator token is not a device's, and a device's token does not operate.
-    assert_eq!(
-        call(&app, "GET", manifest_uri, token, vec![], None).await.0,
-        StatusCode::FORBIDDEN
+        call(&app, "GET", "/v1/device/manifest", token, vec![], None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         call(
@@ -213,7 +153,6 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
         .0,
         StatusCode::FORBIDDEN
     );
-
     let (_, body, _) = call(&app, "GET", "/v1/tenants/acme/rings", token, vec![], None).await;
     let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status[0]["release"], 1);
@@ -250,14 +189,14 @@ async fn the_openapi_file_documents_the_routes_and_their_fields() {
         "the fallback is an empty 404"
     );
     let paths = spec["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 7);
+    assert_eq!(paths.len(), 13);
     for (path, item) in paths {
         let uri = path
             .replace("{tenant}", "acme")
             .replace("{ring}", "canary")
             .replace("{op}", "pause")
             .replace("{version}", "1");
-        for method in ["get", "post"] {
+        for method in ["get", "post", "put"] {
             if item.get(method).is_none() {
                 continue;
             }
@@ -295,4 +234,368 @@ async fn the_openapi_file_documents_the_routes_and_their_fields() {
     got.sort();
     documented.sort();
     assert_eq!(got, documented);
+}
+
+/// One signed device request through the router.
+#[allow(clippy::too_many_arguments)]
+async fn signed(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: &SigningKey,
+    device: &str,
+    body: Vec<u8>,
+    etag: Option<&str>,
+    time: i64,
+    nonce: &str,
+) -> (StatusCode, Vec<u8>, Option<String>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in
+        hpl_agent::client::signed_headers(key, Some(device), method, uri, &body, time, nonce)
+    {
+        req = req.header(k, v);
+    }
+    if let Some(e) = etag {
+        req = req.header(header::IF_NONE_MATCH, e);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let tag = response
+        .headers()
+        .get(header::ETAG)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (status, bytes, tag)
+}
+
+async fn enroll(
+    app: &axum::Router,
+    token: &str,
+    key: &SigningKey,
+    signer: &SigningKey,
+    serial: &str,
+    scopes: &[&str],
+) -> (StatusCode, serde_json::Value) {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "public_key": format!("hpl-ed25519-public:{}", hpl_runtime::load::hex(key.verifying_key().as_bytes())),
+        "serial": serial,
+        "scopes": scopes,
+    }))
+    .unwrap();
+    let mut req = Request::builder()
+        .method("POST")
+        .uri("/v1/enroll")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let nonce = hpl_agent::nonce();
+    for (k, v) in hpl_agent::client::signed_headers(
+        signer,
+        None,
+        "POST",
+        "/v1/enroll",
+        &body,
+        hpl_server::now(),
+        &nonce,
+    ) {
+        req = req.header(k, v);
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn record_of(serial: &str, version: u64) -> serde_json::Value {
+    let mut keys = hpl_runtime::load::TrustedKeys::new();
+    keys.add(SigningKey::from_bytes(&[5; 32]).verifying_key().as_bytes())
+        .unwrap();
+    let b = hpl_runtime::load::load(&bundle(version), &keys).unwrap();
+    let text = std::fs::read_to_string("../examples/devices/pilot-mixed.json")
+        .unwrap()
+        .replace("C02PILT001", serial);
+    let inv = hpl_runtime::inventory::Inventory::from_json_str(&text).unwrap();
+    let r = hpl_runtime::device::Device::with_bundle(b, None).evaluate(&inv, NOW);
+    serde_json::to_value(r).unwrap()
+}
+
+/// Enrollment proves the key; every device request is signed, inside the replay window, with
+/// a nonce used once; manifests and bundles are conditional; uploads are idempotent per
+/// `(tenant, device, task_id, seq)` and a record claiming another device is refused.
+#[tokio::test]
+async fn devices_enroll_sign_every_request_and_upload_idempotently() {
+    let (app, init, enrollment) = server("devices").await;
+    let token = init.owner_token.as_str();
+    call(&app, "POST", "/v1/releases", token, bundle(1), None).await;
+    call(
+        &app,
+        "POST",
+        "/v1/tenants/acme/rings/canary/promote",
+        token,
+        br#"{"release":1}"#.to_vec(),
+        None,
+    )
+    .await;
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let other = SigningKey::from_bytes(&[10; 32]);
+
+    // Not signed by the key it enrolls; a wrong token; then the real thing, twice.
+    let (status, _) = enroll(&app, &enrollment, &key, &other, "C02X", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = enroll(&app, token, &key, &key, "C02X", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, first) = enroll(
+        &app,
+        &enrollment,
+        &key,
+        &key,
+        "C02X",
+        &["org:acme", "device_group:canary"],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["ring"], "canary");
+    assert_eq!(first["tenant"], "acme");
+    let id = first["device_id"].as_str().unwrap().to_string();
+    let (status, again) = enroll(
+        &app,
+        &enrollment,
+        &key,
+        &key,
+        "C02X",
+        &["org:acme", "device_group:canary"],
+    )
+    .await;
+    assert_eq!(
+        (status, &again["device_id"]),
+        (StatusCode::OK, &first["device_id"])
+    );
+
+    // Signed manifest reads: 200, then one 304; a replayed nonce, an old time, another key,
+    // a device that does not exist are all refused.
+    let now = hpl_server::now();
+    let m = "/v1/device/manifest";
+    let (status, bytes, etag) = signed(
+        &app,
+        "GET",
+        m,
+        &key,
+        &id,
+        vec![],
+        None,
+        now,
+        &"01".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bytes.starts_with(b"HPLM"));
+    let etag = etag.unwrap();
+    let (status, bytes, _) = signed(
+        &app,
+        "GET",
+        m,
+        &key,
+        &id,
+        vec![],
+        Some(&etag),
+        now,
+        &"02".repeat(16),
+    )
+    .await;
+    assert_eq!((status, bytes.len()), (StatusCode::NOT_MODIFIED, 0));
+    let (status, body, _) = signed(
+        &app,
+        "GET",
+        m,
+        &key,
+        &id,
+        vec![],
+        None,
+        now,
+        &"02".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&body).contains("replay"));
+    let (status, body, _) = signed(
+        &app,
+        "GET",
+        m,
+        &key,
+        &id,
+        vec![],
+        None,
+        now - 301,
+        &"03".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&body).contains("clock"));
+    let (status, _, _) = signed(
+        &app,
+        "GET",
+        m,
+        &other,
+        &id,
+        vec![],
+        None,
+        now,
+        &"04".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = signed(
+        &app,
+        "GET",
+        m,
+        &key,
+        "dev-0000",
+        vec![],
+        None,
+        now,
+        &"05".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The bundle the manifest names, conditionally.
+    let b = "/v1/device/bundles/1";
+    let (status, bytes, tag) = signed(
+        &app,
+        "GET",
+        b,
+        &key,
+        &id,
+        vec![],
+        None,
+        now,
+        &"06".repeat(16),
+    )
+    .await;
+    assert_eq!((status, bytes), (StatusCode::OK, bundle(1)));
+    let (status, _, _) = signed(
+        &app,
+        "GET",
+        b,
+        &key,
+        &id,
+        vec![],
+        tag.as_deref(),
+        now,
+        &"07".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = signed(
+        &app,
+        "GET",
+        "/v1/device/bundles/9",
+        &key,
+        &id,
+        vec![],
+        None,
+        now,
+        &"08".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Uploads: stored, then a duplicate when retried; another device's record is refused.
+    let batch = serde_json::to_vec(&serde_json::json!({ "items": [
+        { "task_id": "sync-1", "seq": 0, "kind": "record", "scopes": ["org:acme", "device_group:canary"], "body": record_of("C02X", 1) },
+        { "task_id": "sync-1", "seq": 1, "kind": "record", "body": record_of("C02OTHER", 1) },
+        { "task_id": "sync-1", "seq": 2, "kind": "event", "body": { "event": "remediation_started", "tenant_id": "acme", "device_id": "C02X", "policy_version": 1 } },
+    ]}))
+    .unwrap();
+    let r = "/v1/device/reports";
+    let (status, body, _) = signed(
+        &app,
+        "POST",
+        r,
+        &key,
+        &id,
+        batch.clone(),
+        None,
+        now,
+        &"09".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let acks: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let dispositions: Vec<&str> = acks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["disposition"].as_str().unwrap())
+        .collect();
+    assert_eq!(dispositions, ["stored", "rejected", "stored"]);
+    assert!(acks["items"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("C02X"));
+    let (_, body, _) = signed(
+        &app,
+        "POST",
+        r,
+        &key,
+        &id,
+        batch,
+        None,
+        now,
+        &"0a".repeat(16),
+    )
+    .await;
+    let acks: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let dispositions: Vec<&str> = acks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["disposition"].as_str().unwrap())
+        .collect();
+    assert_eq!(dispositions, ["duplicate", "rejected", "duplicate"]);
+    // The body is signed: the same headers on another body are refused.
+    let (status, _, _) = signed(
+        &app,
+        "POST",
+        r,
+        &key,
+        &id,
+        b"{\"items\":[]}".to_vec(),
+        None,
+        now,
+        &"0b".repeat(16),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The metrics count the one device once.
+    let (_, body, _) = call(&app, "GET", "/v1/tenants/acme/metrics", token, vec![], None).await;
+    let metrics: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(metrics["fleet"]["devices"], 1, "{metrics}");
+    assert_eq!(metrics["rings"][0]["ring"], "canary");
+    assert_eq!(metrics["rings"][0]["releases"][0]["devices"], 1);
+    assert_eq!(
+        metrics["rings"][0]["releases"][0]["remediation"]["started"],
+        1
+    );
+    let (_, body, _) = call(&app, "GET", "/v1/audit", token, vec![], None).await;
+    let trail: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let enrolls = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "device.enroll")
+        .count();
+    assert_eq!(enrolls, 1, "enrolling again is not a new enrollment");
 }

@@ -126,6 +126,14 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
     for db in databases("flow").await {
         let (init, owner) = setup(&db).await;
         assert_eq!(rings::init(&db, NOW).await.unwrap_err().code(), "conflict");
+        // The health gate is tested on its own (tests/gate.rs); here it asks for no records.
+        let lenient = hpl_server::health::Thresholds {
+            min_records: 0,
+            ..Default::default()
+        };
+        rings::set_thresholds(&db, &owner, "acme", &lenient, NOW)
+            .await
+            .unwrap();
         let r1 = rings::publish(&db, &owner, &bundle(1), NOW).await.unwrap();
         assert!(r1.new);
         assert!(
@@ -235,6 +243,7 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
             [
                 "init",
                 "tenant.add",
+                "tenant.health",
                 "release.publish",
                 "ring.promote",
                 "ring.promote",

@@ -1,11 +1,11 @@
 //! What a change does: winners per scope path, and with a fleet's inventories, which devices
 //! change state or violations (the rollout impact preview).
 
-use hpl_runtime::summary::SAMPLE;
 use hpl_runtime::device::Device;
 use hpl_runtime::inventory::Inventory;
 use hpl_runtime::load::VerifiedBundle;
 use hpl_runtime::record::ComplianceRecord;
+use hpl_runtime::summary::SAMPLE;
 use hpl_runtime::vocab::Level;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -325,14 +325,12 @@ impl Impact {
             capped(&mut self.remediation, format!("- {x}"));
         }
         for s in &c.scopes {
-            if self.by_scope.len() < hpl_runtime::summary::MAX_KEYS
-                || self.by_scope.contains_key(s)
+            if self.by_scope.len() < hpl_runtime::summary::MAX_KEYS || self.by_scope.contains_key(s)
             {
                 *self.by_scope.entry(s.clone()).or_default() += 1;
             }
         }
-        if self.by_ring.len() < hpl_runtime::summary::MAX_KEYS
-            || self.by_ring.contains_key(&c.ring)
+        if self.by_ring.len() < hpl_runtime::summary::MAX_KEYS || self.by_ring.contains_key(&c.ring)
         {
             *self.by_ring.entry(c.ring.clone()).or_default() += 1;
         }

@@ -1,8 +1,8 @@
 //! The HTML report: one self-contained file (inline CSS and SVG, no script, nothing fetched),
 //! so it can be attached to a ticket or opened offline.
 
-use hpl_runtime::summary::StateCounts;
 use super::Report;
+use hpl_runtime::summary::StateCounts;
 use std::fmt::Write as _;
 
 const COLORS: [(&str, &str); 4] = [

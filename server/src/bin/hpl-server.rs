@@ -16,6 +16,10 @@ struct Cli {
     /// Also $HPL_DATABASE_URL.
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
+    /// A TOML configuration file (`database_url`, `listen`); flags and environment variables
+    /// win over it. Also $HPL_SERVER_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Print JSON.
     #[arg(long, global = true, value_enum, default_value = "human")]
     format: Format,
@@ -42,8 +46,9 @@ struct Token {
 enum Command {
     /// Serve the HTTP API (default 127.0.0.1:8470). Stops on Ctrl-C.
     Serve {
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8470")]
-        listen: String,
+        /// The address (default 127.0.0.1:8470; or `listen` in the configuration file).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
     },
     /// Create the database, the distribution key and the bootstrap owner token (shown once).
     Init,
@@ -67,6 +72,13 @@ enum Command {
         #[command(flatten)]
         token: Token,
     },
+    /// Metrics per ring and release from what devices uploaded (the numbers `hpl report`
+    /// gives for the same records).
+    Report {
+        tenant: String,
+        #[command(flatten)]
+        token: Token,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +88,27 @@ enum TenantCommand {
         name: String,
         #[arg(long, value_name = "KEY.pub")]
         policy_key: PathBuf,
+        #[command(flatten)]
+        token: Token,
+    },
+    /// Show or set the tenant's health gate thresholds (unset flags keep their value).
+    Health {
+        name: String,
+        /// Newest records (and events of each kind) the gate looks at.
+        #[arg(long)]
+        window: Option<u32>,
+        /// Records needed before a release may leave a ring.
+        #[arg(long)]
+        min_records: Option<u32>,
+        /// remediation_failed / remediation_started, 0 to 1.
+        #[arg(long)]
+        max_remediation_failure_rate: Option<f64>,
+        /// policy_rejected / (those + records), 0 to 1.
+        #[arg(long)]
+        max_policy_rejected_rate: Option<f64>,
+        /// Rise of the non-compliant share against the ring's previous release, 0 to 1.
+        #[arg(long)]
+        max_non_compliant_increase: Option<f64>,
         #[command(flatten)]
         token: Token,
     },
@@ -121,6 +154,28 @@ enum RingCommand {
         #[command(flatten)]
         token: Token,
     },
+    /// Set which devices are on a ring (any of: groups, scopes, a stable percentage; or all).
+    Members {
+        tenant: String,
+        ring: String,
+        #[arg(long = "device-group", value_name = "GROUP")]
+        device_groups: Vec<String>,
+        #[arg(long = "scope", value_name = "LABEL")]
+        scopes: Vec<String>,
+        #[arg(long, value_name = "0-100")]
+        percent: Option<u8>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        token: Token,
+    },
+    /// The health gate's figures for the release a ring runs.
+    Health {
+        tenant: String,
+        ring: String,
+        #[command(flatten)]
+        token: Token,
+    },
     /// Put an earlier release back on a ring.
     Rollback {
         tenant: String,
@@ -157,16 +212,42 @@ fn show<T: serde::Serialize>(format: Format, value: &T, human: impl FnOnce() -> 
     }
 }
 
+/// `hpl-server.toml`: what flags and environment variables do not say.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    database_url: Option<String>,
+    listen: Option<String>,
+}
+
+fn config_file(cli: &Cli) -> Result<ConfigFile, ServerError> {
+    let Some(path) = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("HPL_SERVER_CONFIG").map(PathBuf::from))
+    else {
+        return Ok(ConfigFile::default());
+    };
+    let text = String::from_utf8(read(&path)?)
+        .map_err(|_| ServerError::Invalid(format!("{} is not UTF-8", path.display())))?;
+    toml::from_str(&text).map_err(|e| ServerError::Invalid(format!("{}: {e}", path.display())))
+}
+
 async fn run(cli: Cli) -> Result<(), ServerError> {
+    let file = config_file(&cli)?;
     let url = cli
         .database_url
         .clone()
         .or_else(|| std::env::var("HPL_DATABASE_URL").ok())
+        .or(file.database_url)
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
     let db = Db::connect(&url).await?;
     let format = cli.format;
     match cli.command {
         Command::Serve { listen } => {
+            let listen = listen
+                .or(file.listen)
+                .unwrap_or_else(|| format!("127.0.0.1:{}", hpl_server::http::DEFAULT_PORT));
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| ServerError::Invalid(format!("cannot listen on {listen}: {e}")))?;
@@ -232,13 +313,14 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         all.iter()
                             .map(|r| {
                                 format!(
-                                    "{:<8} {:<14} {}revision {}\n",
+                                    "{:<8} {:<14} {}revision {:<3} members: {}\n",
                                     r.name,
                                     r.release.map_or("no release".to_string(), |v| format!(
                                         "release {v}"
                                     )),
                                     if r.paused { "PAUSED  " } else { "" },
-                                    r.revision
+                                    r.revision,
+                                    r.members.describe()
                                 )
                             })
                             .collect()
@@ -270,6 +352,35 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     let who = principal(&db, &token).await?;
                     rings::set_paused(&db, &who, &tenant, &ring, false, now()).await?
                 }
+                RingCommand::Members {
+                    tenant,
+                    ring,
+                    device_groups,
+                    scopes,
+                    percent,
+                    all,
+                    token,
+                } => {
+                    let who = principal(&db, &token).await?;
+                    let members = hpl_server::membership::Members {
+                        device_groups,
+                        scopes,
+                        percent,
+                        all,
+                    };
+                    rings::set_members(&db, &who, &tenant, &ring, members, now()).await?
+                }
+                RingCommand::Health {
+                    tenant,
+                    ring,
+                    token,
+                } => {
+                    let who = principal(&db, &token).await?;
+                    rings::allowed(&who, &tenant)?;
+                    let f = rings::health(&db, &tenant, &ring).await?;
+                    show(format, &f, || health_text(&f));
+                    return Ok(());
+                }
                 RingCommand::Rollback {
                     tenant,
                     ring,
@@ -290,6 +401,50 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     ring.revision
                 )
             });
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Health {
+                    name,
+                    window,
+                    min_records,
+                    max_remediation_failure_rate,
+                    max_policy_rejected_rate,
+                    max_non_compliant_increase,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            rings::allowed(&who, &name)?;
+            let mut t = hpl_server::health::thresholds(&db, &name).await?;
+            let before = t.clone();
+            t.window = window.unwrap_or(t.window);
+            t.min_records = min_records.unwrap_or(t.min_records);
+            t.max_remediation_failure_rate =
+                max_remediation_failure_rate.unwrap_or(t.max_remediation_failure_rate);
+            t.max_policy_rejected_rate =
+                max_policy_rejected_rate.unwrap_or(t.max_policy_rejected_rate);
+            t.max_non_compliant_increase =
+                max_non_compliant_increase.unwrap_or(t.max_non_compliant_increase);
+            if t != before {
+                t = rings::set_thresholds(&db, &who, &name, &t, now()).await?;
+            }
+            show(format, &t, || {
+                format!(
+                    "health gate of {name}: the newest {} records (at least {}); at most {:.1} % remediation failures, {:.1} % policy rejections, {:.1} points more non-compliant than the ring's previous release\n",
+                    t.window,
+                    t.min_records,
+                    t.max_remediation_failure_rate * 100.0,
+                    t.max_policy_rejected_rate * 100.0,
+                    t.max_non_compliant_increase * 100.0
+                )
+            });
+        }
+        Command::Report { tenant, token } => {
+            let who = principal(&db, &token).await?;
+            rings::allowed(&who, &tenant)?;
+            let m = hpl_server::metrics::tenant(&db, &tenant).await?;
+            show(format, &m, || report_text(&m));
         }
         Command::Audit { token } => {
             let who = principal(&db, &token).await?;
@@ -317,6 +472,88 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+fn health_text(f: &hpl_server::health::Figures) -> String {
+    let mut out = format!(
+        "ring {} on release {}: {} records, {} non-compliant ({:.1} %)",
+        f.ring,
+        f.release,
+        f.records,
+        f.non_compliant,
+        f.non_compliant_rate * 100.0
+    );
+    if let (Some(p), Some(rate)) = (f.previous_release, f.previous_non_compliant_rate) {
+        out.push_str(&format!("; {:.1} % on release {p} before", rate * 100.0));
+    }
+    out.push_str(&format!(
+        "\nremediation: {} started, {} failed ({:.1} %); policy rejected: {} ({:.1} %)\n",
+        f.remediation_started,
+        f.remediation_failed,
+        f.remediation_failure_rate * 100.0,
+        f.policy_rejected,
+        f.policy_rejected_rate * 100.0
+    ));
+    if f.passes() {
+        out.push_str("the gate passes\n");
+    } else {
+        for why in &f.failures {
+            out.push_str(&format!("gate: {why}\n"));
+        }
+    }
+    out
+}
+
+fn report_text(m: &hpl_server::metrics::TenantMetrics) -> String {
+    let s = &m.fleet.states;
+    let mut out = format!(
+        "{}: {} devices reporting; {} compliant, {} warning, {} non-compliant, {} unknown ({:.1} % compliant)\n",
+        m.tenant,
+        m.fleet.devices,
+        s.compliant,
+        s.warning,
+        s.non_compliant,
+        s.unknown,
+        m.fleet.compliant_percent
+    );
+    for r in &m.rings {
+        out.push_str(&format!(
+            "\nring {} ({}{}; {} enrolled)\n",
+            r.ring,
+            r.release
+                .map_or("no release".to_string(), |v| format!("release {v}")),
+            if r.paused { ", PAUSED" } else { "" },
+            r.enrolled
+        ));
+        for rel in &r.releases {
+            out.push_str(&format!(
+                "  release {:<4} {:>5} devices  compliant {:>5.1} %  warning {:>5.1} %  non-compliant {:>5.1} %  unknown {:>5.1} %\n",
+                rel.release,
+                rel.devices,
+                rel.percent.compliant,
+                rel.percent.warning,
+                rel.percent.non_compliant,
+                rel.percent.unknown
+            ));
+            out.push_str(&format!(
+                "               remediation {} started, {} completed, {} failed; policy rejected {}\n",
+                rel.remediation.started,
+                rel.remediation.completed,
+                rel.remediation.failed,
+                rel.policy_rejected
+            ));
+        }
+    }
+    if !m.fleet.top_drifts.is_empty() {
+        out.push_str("\nmost common drifts\n");
+        for d in m.fleet.top_drifts.iter().take(10) {
+            out.push_str(&format!(
+                "  {:>5} devices  {} {}:{}\n",
+                d.devices, d.category, d.manager, d.package
+            ));
+        }
+    }
+    out
 }
 
 fn main() {
