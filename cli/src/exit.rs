@@ -22,6 +22,9 @@ pub enum Exit {
     NeedsConfirmation = 5,
     /// `authorize`: denied.
     Denied = 6,
+    /// `agent sync`: the control plane was unreachable; the device answered from its active
+    /// snapshot and queued its record in the outbox.
+    Offline = 7,
 }
 
 impl Exit {

@@ -2,12 +2,13 @@
 //! run the real CLI in-process; `src/bin/hpl.rs` only calls it.
 //!
 //! One module per command family: [`author`] (check, fmt, explain), [`bundle`] (keygen, build,
-//! verify, inspect), [`device`] (eval, authorize, snapshot). Each command's clap arguments are
+//! verify, inspect), [`device`] (eval, authorize, snapshot), [`control`] (publish, ring, agent). Each command's clap arguments are
 //! one struct, passed whole; exit codes are [`Exit`]. Device logic is the runtime's
 //! (`hpl_runtime::device`), compiling is the compiler's: this crate only reads, calls, prints.
 
 pub mod author;
 pub mod bundle;
+pub mod control;
 pub mod device;
 pub mod diff;
 pub mod exit;
@@ -71,6 +72,19 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: device::SnapshotCommand,
+    },
+    /// Upload a signed bundle to the control plane as a release (verified there with the
+    /// tenant's policy keys; publishing the same bundle again changes nothing).
+    Publish(control::PublishArgs),
+    /// Rollout rings on the control plane: status, promote, pause, resume, rollback, health.
+    Ring {
+        #[command(subcommand)]
+        command: control::RingCommand,
+    },
+    /// The device side of the control plane: enroll, sync.
+    Agent {
+        #[command(subcommand)]
+        command: control::AgentCommand,
     },
 }
 
@@ -159,6 +173,9 @@ where
         Command::Test(args) => test::test(args, input, out, err),
         Command::Why(args) => why::why(args, out, err),
         Command::Snapshot { command } => device::snapshot(command, out, err),
+        Command::Publish(args) => control::publish(args, out, err),
+        Command::Ring { command } => control::ring(command, out, err),
+        Command::Agent { command } => control::agent(command, out, err),
     };
     result
         .unwrap_or_else(|e| {

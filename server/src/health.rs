@@ -8,9 +8,12 @@
 //! - the non-compliant increase: the share of `non_compliant` records on the release minus the
 //!   share on the release the ring ran before it (when the ring ran one and has its records).
 //!
-//! A release passes when there are at least `min_records` records and no figure is above its
-//! threshold. Too few records refuse a promotion (no evidence is not good evidence) but do not
-//! pause the ring; a figure above its threshold refuses it and pauses the ring.
+//! A release passes when there are at least `min_records` records (rejections count: a device
+//! that rejects the release reports on the one before) and no figure is above its threshold.
+//! Too few records refuse a promotion (no evidence is not good evidence) but never pause the
+//! ring, and no figure is judged on them; a figure above its threshold, on enough records,
+//! refuses the promotion and pauses the ring — at promotion, and as soon as an upload makes
+//! it so.
 
 use crate::db::{get, Db};
 use crate::error::ServerError;
@@ -203,6 +206,16 @@ pub async fn figures(
         failures: Vec::new(),
         unhealthy: false,
     };
+    // Judged only on enough evidence: records, and rejections (a device that rejects the
+    // release uploads its record on the release before).
+    let evidence = n + rejected;
+    if evidence < u64::from(t.min_records) {
+        f.failures.push(format!(
+            "only {n} records from `{ring}` on release {release}; the gate needs {}",
+            t.min_records
+        ));
+        return Ok(f);
+    }
     if f.remediation_failure_rate > t.max_remediation_failure_rate {
         f.failures.push(format!(
             "remediation failures {} ({failed} of {} started) are above {}",
@@ -231,11 +244,5 @@ pub async fn figures(
         }
     }
     f.unhealthy = !f.failures.is_empty();
-    if n < u64::from(t.min_records) {
-        f.failures.push(format!(
-            "only {n} records from `{ring}` on release {release}; the gate needs {}",
-            t.min_records
-        ));
-    }
     Ok(f)
 }

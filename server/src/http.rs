@@ -58,6 +58,17 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ServerError> {
 
 use crate::now;
 
+/// Serves the API on `listener` until `shutdown` completes (then lets requests in flight end).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    db: Db,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(db))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The API.
 pub fn router(db: Db) -> Router {
     Router::new()

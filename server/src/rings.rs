@@ -550,12 +550,6 @@ pub async fn promote(
                 previous.release.map_or("nothing".to_string(), |v| format!("release {v}"))
             )));
         }
-        if previous.paused {
-            return Err(ServerError::Conflict(format!(
-                "ring `{}` is paused: nothing is promoted out of it",
-                previous.name
-            )));
-        }
         if target.release != Some(version) {
             let figures = health::figures(
                 db,
@@ -574,6 +568,12 @@ pub async fn promote(
                 }
                 return Err(ServerError::Unhealthy(Box::new(figures)));
             }
+        }
+        if previous.paused {
+            return Err(ServerError::Conflict(format!(
+                "ring `{}` is paused: nothing is promoted out of it",
+                previous.name
+            )));
         }
     }
     if target.release == Some(version) {

@@ -252,12 +252,11 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                 .await
                 .map_err(|e| ServerError::Invalid(format!("cannot listen on {listen}: {e}")))?;
             eprintln!("hpl-server: serving {url} on http://{listen}");
-            axum::serve(listener, hpl_server::http::router(db))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-                .map_err(|e| ServerError::Invalid(format!("the server stopped: {e}")))?;
+            hpl_server::http::serve(listener, db, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| ServerError::Invalid(format!("the server stopped: {e}")))?;
         }
         Command::Init => {
             let init = rings::init(&db, now()).await?;

@@ -1,0 +1,537 @@
+//! The control plane end to end on loopback: a real `hpl-server` (the library's `serve`, on a
+//! socket), three rings and 30 simulated devices each running the real agent sync
+//! (`hpl_agent::sync`, what `hpl agent sync` calls) with its own store, key and outbox.
+//! Publish, canary gets it, the gate lets it out, pilot gets it; a bad release trips the
+//! health gate and pauses canary, whose promotion is then refused with the figures; rollback
+//! restores the old bundle on canary's devices; replayed and expired manifests are refused;
+//! with the server down a device answers from its snapshot and its outbox drains when the
+//! server is back; the server's metrics are `hpl report`'s numbers for the same devices.
+//!
+//! On SQLite, and on PostgreSQL when `HPL_TEST_DATABASE_URL` is set (`.ci/run` sets it).
+
+mod common;
+use common::hpl;
+use ed25519_dalek::SigningKey;
+use hpl_agent::sync::ManifestOutcome;
+use hpl_runtime::config::ManagedConfig;
+use hpl_runtime::inventory::Inventory;
+use hpl_runtime::record::State;
+use hpl_server::membership::Members;
+use hpl_server::{auth, rings, Db};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEVICES: usize = 30;
+
+fn policy_key() -> SigningKey {
+    SigningKey::from_bytes(&[5; 32])
+}
+
+fn public_text(k: &SigningKey) -> String {
+    format!(
+        "hpl-ed25519-public:{}",
+        hpl_runtime::load::hex(k.verifying_key().as_bytes())
+    )
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hpl-cp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A bundle of the example policies; `bad` adds a requirement no device meets.
+fn bundle(version: u64, bad: bool, dir: &Path) -> Vec<u8> {
+    let src = dir.join(format!("policy-{version}"));
+    std::fs::create_dir_all(&src).unwrap();
+    for e in std::fs::read_dir("../examples/acme").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "hpl") {
+            let mut text = std::fs::read_to_string(&p).unwrap();
+            if bad && p.file_name().unwrap() == "baseline.hpl" {
+                text = text.replace(
+                    "  require brew:mise\n",
+                    "  require brew:mise\n  require brew:acme-vpn-agent\n",
+                );
+            }
+            std::fs::write(src.join(p.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let files = hpl_compiler::driver::load_files(&[src]).unwrap();
+    let analysis =
+        hpl_compiler::analyze_sources(files, hpl_compiler::check::CheckOptions::default());
+    let options = hpl_compiler::lower::BuildOptions {
+        bundle_version: version,
+        issued_at: hpl_server::now() - 3600,
+        expires_at: None,
+        root: None,
+    };
+    hpl_compiler::build::build_bundle(&analysis, &options, &[&policy_key()]).unwrap()
+}
+
+/// A running server: its URL, and a handle that stops it.
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(rt: &tokio::runtime::Runtime, db: Db) -> Server {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = rt.handle().clone();
+        let thread = std::thread::spawn(move || {
+            handle
+                .block_on(hpl_server::http::serve(listener, db, async {
+                    let _ = rx.await;
+                }))
+                .unwrap();
+        });
+        Server {
+            url,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn databases(name: &str, dir: &Path) -> Vec<(String, Db)> {
+    let file = dir.join(format!("{name}.db"));
+    let mut out = vec![(
+        "sqlite".to_string(),
+        Db::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap(),
+    )];
+    match std::env::var("HPL_TEST_DATABASE_URL") {
+        Ok(url) => {
+            use sqlx::Connection;
+            let db = format!("hpl_test_cp_{name}_{}", std::process::id());
+            let mut admin = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("PostgreSQL at HPL_TEST_DATABASE_URL");
+            for q in [
+                format!("DROP DATABASE IF EXISTS {db}"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(q))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+            out.push((
+                "postgres".to_string(),
+                Db::connect(&format!("{base}/{db}")).await.unwrap(),
+            ));
+        }
+        Err(_) => {
+            eprintln!("PostgreSQL not tested: HPL_TEST_DATABASE_URL is not set (.ci/run sets it)")
+        }
+    }
+    out
+}
+
+/// One simulated device.
+struct Sim {
+    store: PathBuf,
+    config: ManagedConfig,
+    inventory: Inventory,
+    inventory_json: serde_json::Value,
+    ring: &'static str,
+}
+
+/// Devices 0, 4, 5 (compliant and warning templates) are canary; 1, 2, 3, 6, 7, 8 pilot; the
+/// rest broad — by the MDM device group each is given.
+fn ring_of(i: usize) -> &'static str {
+    match i {
+        0 | 4 | 5 => "canary",
+        1 | 2 | 3 | 6 | 7 | 8 => "pilot",
+        _ => "broad",
+    }
+}
+
+fn devices(dir: &Path, distribution: &str, at: i64) -> Vec<Sim> {
+    let templates = hpl_tests::fleet::templates();
+    (0..DEVICES)
+        .map(|i| {
+            // The example devices as they are (no generated drift), one id each.
+            let mut json = templates[i % templates.len()].clone();
+            json["device_id"] = format!("SIM{i:03}").into();
+            json["collected_at"] = hpl_runtime::eval::timestamp(at).into();
+            let ring = ring_of(i);
+            let config = ManagedConfig::from_json_str(&format!(
+                r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{}"}}],"distribution_keys":[{{"public_key":"{distribution}"}}],"scope_hints":{{"device_groups":["{ring}"]}}}}"#,
+                public_text(&policy_key())
+            ))
+            .unwrap();
+            Sim {
+                store: dir.join(format!("device-{i}")),
+                config,
+                inventory: Inventory::from_json(&json).unwrap(),
+                inventory_json: json,
+                ring,
+            }
+        })
+        .collect()
+}
+
+fn sync(d: &Sim, server: Option<&str>, at: i64) -> hpl_agent::SyncReport {
+    hpl_agent::sync(hpl_agent::SyncOptions {
+        store: &d.store,
+        config: &d.config,
+        inventory: &d.inventory,
+        server,
+        budget: Duration::from_secs(20),
+        now: at,
+        events: Vec::new(),
+    })
+    .unwrap()
+}
+
+fn active(d: &Sim, at: i64) -> Option<u64> {
+    let store = hpl_runtime::store::SnapshotStore::open(
+        &d.store,
+        d.config.trusted_keys.clone(),
+        Some("acme".into()),
+    )
+    .unwrap()
+    .with_distribution_keys(d.config.distribution_keys.clone());
+    store
+        .active(at)
+        .map(|b| b.content().manifest.bundle_version)
+}
+
+#[test]
+fn thirty_devices_follow_their_rings_through_a_bad_release_and_a_rollback() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let root = temp("e2e");
+    for (backend, db) in rt.block_on(databases("e2e", &root)) {
+        let dir = root.join(&backend);
+        std::fs::create_dir_all(&dir).unwrap();
+        e2e(&rt, db, &dir, &backend);
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
+    let at = hpl_server::now();
+    let init = rt.block_on(rings::init(&db, at)).unwrap();
+    let owner = rt
+        .block_on(auth::authenticate(&db, &init.owner_token))
+        .unwrap();
+    let enrollment = rt
+        .block_on(rings::add_tenant(
+            &db,
+            &owner,
+            "acme",
+            &public_text(&policy_key()),
+            at,
+        ))
+        .unwrap();
+    let thresholds = hpl_server::health::Thresholds {
+        min_records: 5,
+        ..Default::default()
+    };
+    rt.block_on(rings::set_thresholds(&db, &owner, "acme", &thresholds, at))
+        .unwrap();
+    // Membership by device group only: the test knows every device's ring.
+    for ring in ["canary", "pilot"] {
+        let members = Members {
+            device_groups: vec![ring.into()],
+            ..Members::default()
+        };
+        rt.block_on(rings::set_members(&db, &owner, "acme", ring, members, at))
+            .unwrap();
+    }
+    let mut server = Server::start(rt, db.clone());
+    let sims = devices(dir, &init.distribution_public_key, at);
+
+    // Enrollment (through the agent): each device lands on its ring.
+    for d in &sims {
+        let device = hpl_runtime::device::Device::without_snapshot("", Some(d.config.clone()));
+        let scopes = hpl_runtime::summary::scope_labels(&device.prepared(&d.inventory), "acme");
+        let id = hpl_agent::enroll(
+            &server.url,
+            &enrollment,
+            &d.store,
+            &d.inventory.device_id,
+            &scopes,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(id.ring, d.ring, "{backend}: {}", d.inventory.device_id);
+    }
+
+    // Release 1 on canary: canary's devices install it, the others have none yet.
+    let v1 = bundle(1, false, dir);
+    rt.block_on(rings::publish(&db, &owner, &v1, at)).unwrap();
+    rt.block_on(rings::promote(&db, &owner, "acme", "canary", 1, at))
+        .unwrap();
+    for d in &sims {
+        let r = sync(d, None, at);
+        assert!(r.reachable, "{r:?}");
+        if d.ring == "canary" {
+            assert!(
+                matches!(
+                    r.manifest,
+                    ManifestOutcome::Installed {
+                        bundle_version: 1,
+                        ..
+                    }
+                ),
+                "{r:?}"
+            );
+            assert_eq!(active(d, at), Some(1));
+        } else {
+            assert_eq!(r.manifest, ManifestOutcome::NoRelease, "{r:?}");
+            assert_eq!(r.state, State::Unknown, "no valid snapshot is unknown");
+        }
+        assert_eq!((r.queued, r.refused), (0, 0), "{r:?}");
+    }
+    // A second sync of an up-to-date device is one 304.
+    let again = sync(&sims[0], None, at);
+    assert_eq!(again.manifest, ManifestOutcome::Unchanged);
+
+    // Out of canary only with enough records: 3 devices have uploaded 4 so far.
+    let refused = rt
+        .block_on(rings::promote(&db, &owner, "acme", "pilot", 1, at))
+        .unwrap_err();
+    assert_eq!(refused.code(), "unhealthy", "{refused}");
+    assert!(refused.to_string().contains("only 4 records"), "{refused}");
+    for d in sims.iter().filter(|d| d.ring == "canary") {
+        sync(d, None, at);
+    }
+    rt.block_on(rings::promote(&db, &owner, "acme", "pilot", 1, at))
+        .unwrap();
+    for d in sims.iter().filter(|d| d.ring == "pilot") {
+        let r = sync(d, None, at);
+        assert!(
+            matches!(
+                r.manifest,
+                ManifestOutcome::Installed {
+                    bundle_version: 1,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+    }
+
+    // The server's numbers for pilot on release 1 are `hpl report`'s for the same devices.
+    let metrics = rt
+        .block_on(hpl_server::metrics::tenant(&db, "acme"))
+        .unwrap();
+    let metrics = serde_json::to_value(&metrics).unwrap();
+    let pilot = metrics["rings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ring"] == "pilot")
+        .unwrap();
+    let on_v1 = pilot["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["release"] == 1)
+        .expect("pilot reports on release 1");
+    let inventories = dir.join("pilot.jsonl");
+    let lines: Vec<String> = sims
+        .iter()
+        .filter(|d| d.ring == "pilot")
+        .map(|d| {
+            // What the device evaluated: its ring from the server, its MDM device group.
+            let mut j = d.inventory_json.clone();
+            j["ring"] = "pilot".into();
+            let groups = &mut j["scopes"]["device_groups"];
+            if !groups.is_array() {
+                *groups = serde_json::json!([]);
+            }
+            groups.as_array_mut().unwrap().push("pilot".into());
+            j.to_string()
+        })
+        .collect();
+    std::fs::write(&inventories, lines.join("\n") + "\n").unwrap();
+    let bundle_file = dir.join("v1.hplb");
+    std::fs::write(&bundle_file, &v1).unwrap();
+    let key_file = dir.join("policy.pub");
+    std::fs::write(&key_file, public_text(&policy_key())).unwrap();
+    let stamp = hpl_runtime::eval::timestamp(at);
+    let (code, out, err) = hpl(&[
+        "report",
+        "--bundle",
+        bundle_file.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+        "--inventories",
+        inventories.to_str().unwrap(),
+        "--at",
+        &stamp,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in [
+        "devices",
+        "states",
+        "compliant_percent",
+        "by_scope",
+        "by_ring",
+        "by_manager",
+        "distinct_drifts",
+        "top_drifts",
+        "top_rules",
+        "unknown",
+    ] {
+        assert_eq!(
+            on_v1["fleet"][field], report[field],
+            "{backend}: `{field}` differs between the server and hpl report"
+        );
+    }
+    assert_eq!(on_v1["devices"], 6);
+
+    // A bad release on canary: its records turn non-compliant, the gate pauses canary as the
+    // uploads arrive, and the promotion out of it is refused with the figures.
+    let v3 = bundle(3, true, dir);
+    rt.block_on(rings::publish(&db, &owner, &v3, at)).unwrap();
+    rt.block_on(rings::promote(&db, &owner, "acme", "canary", 3, at))
+        .unwrap();
+    let (bad_manifest, _) = rt.block_on(rings::current(&db, "acme", "canary")).unwrap();
+    for _ in 0..2 {
+        for d in sims.iter().filter(|d| d.ring == "canary") {
+            let r = sync(d, None, at);
+            assert_eq!(active(d, at), Some(3));
+            assert_eq!(r.state, State::NonCompliant, "{r:?}");
+        }
+    }
+    let status = rt.block_on(rings::rings(&db, "acme")).unwrap();
+    let figures = rt.block_on(hpl_server::health::figures(
+        &db,
+        "acme",
+        "canary",
+        3,
+        Some(1),
+    ));
+    assert!(
+        status[0].paused,
+        "{backend}: the gate paused canary: {figures:?}"
+    );
+    let trail = rt.block_on(rings::audit_trail(&db)).unwrap();
+    let pause = trail
+        .iter()
+        .find(|e| e.action == "ring.auto_pause")
+        .expect("an audited auto-pause");
+    assert_eq!(pause.actor, "health-gate");
+    assert!(pause
+        .after
+        .as_deref()
+        .unwrap()
+        .contains("non-compliant devices rose"));
+    let refused = rt
+        .block_on(rings::promote(&db, &owner, "acme", "pilot", 3, at))
+        .unwrap_err();
+    assert_eq!(refused.code(), "unhealthy");
+    let text = refused.to_string();
+    assert!(
+        text.contains("non-compliant devices rose from") && text.contains("100.0 %"),
+        "{text}"
+    );
+
+    // Rollback: canary's devices go back to release 1 (older, named by a newer manifest).
+    rt.block_on(rings::rollback(&db, &owner, "acme", "canary", 1, at))
+        .unwrap();
+    for d in sims.iter().filter(|d| d.ring == "canary") {
+        let r = sync(d, None, at);
+        assert!(
+            matches!(
+                r.manifest,
+                ManifestOutcome::Installed {
+                    bundle_version: 1,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        assert_eq!(active(d, at), Some(1));
+    }
+    // The superseded manifest (naming release 3) is refused as a replay, and the current one
+    // once expired; neither changes the snapshot.
+    let canary = &sims[0];
+    let store = hpl_runtime::store::SnapshotStore::open(
+        &canary.store,
+        canary.config.trusted_keys.clone(),
+        Some("acme".into()),
+    )
+    .unwrap()
+    .with_distribution_keys(canary.config.distribution_keys.clone());
+    assert_eq!(
+        store
+            .install_manifest(&bad_manifest, None, at)
+            .unwrap_err()
+            .code(),
+        "manifest_replay"
+    );
+    let (current, _) = rt.block_on(rings::current(&db, "acme", "canary")).unwrap();
+    let later = at + rings::MANIFEST_LIFETIME + 1;
+    assert_eq!(
+        store
+            .install_manifest(&current, None, later)
+            .unwrap_err()
+            .code(),
+        "manifest_expired"
+    );
+    assert_eq!(active(canary, at), Some(1));
+
+    // The server goes down: a device keeps its snapshot, answers from it, says so, queues.
+    server.stop();
+    let offline = sync(&sims[1], None, at);
+    assert!(!offline.reachable);
+    assert!(
+        offline
+            .human()
+            .contains("answered from the active snapshot"),
+        "{}",
+        offline.human()
+    );
+    assert_eq!(offline.active.as_ref().map(|b| b.version), Some(1));
+    assert!(offline.queued > 0);
+    let offline_twice = sync(&sims[1], None, at);
+    assert!(offline_twice.queued > offline.queued);
+    // It comes back (on another port): the outbox drains, nothing is stored twice.
+    let server = Server::start(rt, db.clone());
+    let back = sync(&sims[1], Some(&server.url), at);
+    assert!(back.reachable, "{back:?}");
+    assert_eq!(back.queued, 0);
+    assert!(back.stored > offline_twice.queued, "{back:?}");
+    assert_eq!(back.duplicates, 0, "{back:?}");
+    let metrics = rt
+        .block_on(hpl_server::metrics::tenant(&db, "acme"))
+        .unwrap();
+    assert_eq!(metrics.fleet.devices, DEVICES as u64, "{backend}");
+    drop(server);
+}
