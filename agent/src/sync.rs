@@ -106,6 +106,8 @@ pub struct SyncReport {
     /// The active snapshot after the sync.
     pub active: Option<hpl_runtime::record::BundleRef>,
     pub state: State,
+    /// Why the state is `unknown`, when it is (`code: message`).
+    pub unknown: Vec<String>,
     /// Items the server stored now, had already (a retry), and refused for good.
     pub stored: usize,
     pub duplicates: usize,
@@ -156,12 +158,15 @@ impl SyncReport {
             }
         }
         out.push_str(&format!(
-            "snapshot: {active}\nstate: {}\nuploaded: {} stored, {} already stored, {} refused; {} queued in the outbox\n",
-            self.state.as_str(),
-            self.stored,
-            self.duplicates,
-            self.refused,
-            self.queued
+            "snapshot: {active}\nstate: {}\n",
+            self.state.as_str()
+        ));
+        for u in &self.unknown {
+            out.push_str(&format!("  unknown because {u}\n"));
+        }
+        out.push_str(&format!(
+            "uploaded: {} stored, {} already stored, {} refused; {} queued in the outbox\n",
+            self.stored, self.duplicates, self.refused, self.queued
         ));
         if self.dropped > 0 {
             out.push_str(&format!(
@@ -373,6 +378,7 @@ pub fn sync(o: SyncOptions<'_>) -> Result<SyncReport, String> {
         manifest: ManifestOutcome::NotFetched,
         active: None,
         state: State::Unknown,
+        unknown: Vec::new(),
         stored: 0,
         duplicates: 0,
         refused: 0,
@@ -399,6 +405,11 @@ pub fn sync(o: SyncOptions<'_>) -> Result<SyncReport, String> {
     let record = device.evaluate(&inventory, o.now);
     let scopes = hpl_runtime::summary::scope_labels(&device.prepared(&inventory), &id.tenant);
     report.state = record.state;
+    report.unknown = record
+        .unknown_reasons
+        .iter()
+        .map(|u| format!("{}: {}", u.code.as_str(), u.message))
+        .collect();
     report.active = device
         .snapshot_at(o.now)
         .ok()

@@ -35,6 +35,7 @@ impl Backend {
 pub struct Db {
     pub(crate) pool: AnyPool,
     pub backend: Backend,
+    url: String,
 }
 
 impl Db {
@@ -42,6 +43,7 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db, ServerError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url)?;
+        let given = url.to_string();
         let url = match backend {
             Backend::Sqlite if !url.contains('?') && !url.contains(":memory:") => {
                 format!("{url}?mode=rwc")
@@ -60,7 +62,16 @@ impl Db {
             Backend::Sqlite => SQLITE.run(&pool).await?,
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            url: given,
+        })
+    }
+
+    /// The URL it was connected with (another replica connects to the same).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 

@@ -30,16 +30,13 @@ pub struct Members {
 }
 
 impl Members {
-    /// The rule a new tenant's ring gets: canary and pilot by device group (pilot also takes
-    /// 10 % of the fleet), broad everything else.
+    /// The rule a new tenant's ring gets: canary none until the operator says which devices
+    /// (the groups and scopes a policy declares are its own), pilot 10 % of the fleet, broad
+    /// everything else.
     pub fn default_for(ring: &str) -> Members {
         match ring {
-            "canary" => Members {
-                device_groups: vec!["canary".into()],
-                ..Members::default()
-            },
+            "canary" => Members::default(),
             "pilot" => Members {
-                device_groups: vec!["pilot".into()],
                 percent: Some(10),
                 ..Members::default()
             },
@@ -127,15 +124,35 @@ mod tests {
 
     #[test]
     fn the_first_matching_ring_wins_and_the_last_takes_the_rest() {
-        let rings = defaults();
-        let canary = vec!["org:acme".into(), "device_group:canary".into()];
-        let both = vec!["device_group:pilot".into(), "device_group:canary".into()];
+        let mut rings = defaults();
         let none = vec!["org:acme".to_string()];
-        assert_eq!(assign(&rings, &canary, 50), "canary");
-        assert_eq!(assign(&rings, &both, 50), "canary");
-        assert_eq!(assign(&rings, &none, 50), "broad");
+        assert_eq!(
+            assign(&rings, &none, 0),
+            "pilot",
+            "canary takes no one by default"
+        );
         assert_eq!(assign(&rings, &none, 9), "pilot");
         assert_eq!(assign(&rings, &none, 10), "broad");
+        rings[0].1 = Members {
+            device_groups: vec!["build_agents".into()],
+            scopes: vec!["department:design".into()],
+            ..Members::default()
+        };
+        rings[1].1.device_groups = vec!["pilot_fleet".into()];
+        let agent = vec!["org:acme".into(), "device_group:build_agents".into()];
+        let designer = vec!["org:acme".into(), "department:design".into()];
+        let both = vec![
+            "device_group:pilot_fleet".into(),
+            "department:design".into(),
+        ];
+        assert_eq!(assign(&rings, &agent, 50), "canary");
+        assert_eq!(assign(&rings, &designer, 50), "canary");
+        assert_eq!(assign(&rings, &both, 50), "canary", "the first ring wins");
+        assert_eq!(
+            assign(&rings, &["device_group:pilot_fleet".into()], 50),
+            "pilot"
+        );
+        assert_eq!(assign(&rings, &none, 50), "broad");
         let scoped = vec![(
             "lab".to_string(),
             Members {

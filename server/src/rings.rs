@@ -197,6 +197,41 @@ pub async fn add_tenant(
     Ok(token)
 }
 
+/// The MDM managed configuration a tenant's devices need (docs/distribution.md): the tenant,
+/// its policy keys for bundles, the server's distribution key for manifests, and the device
+/// groups given (they decide ring membership).
+pub async fn mdm_config(
+    db: &Db,
+    tenant: &str,
+    device_groups: &[String],
+) -> Result<serde_json::Value, ServerError> {
+    let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1 ORDER BY key_id")
+        .bind(tenant)
+        .fetch_all(&db.pool)
+        .await?;
+    if rows.is_empty() {
+        return Err(ServerError::NotFound(format!("no tenant `{tenant}`")));
+    }
+    let mut policy = Vec::new();
+    for r in rows {
+        policy.push(serde_json::json!({ "public_key": format!("hpl-ed25519-public:{}", get::<String>(&r, "public_hex")?) }));
+    }
+    let key = distribution_key(db).await?;
+    let distribution = format!(
+        "hpl-ed25519-public:{}",
+        hex(&key.verifying_key().to_bytes())
+    );
+    let mut config = serde_json::json!({
+        "tenant_id": tenant,
+        "trusted_keys": policy,
+        "distribution_keys": [{ "public_key": distribution }],
+    });
+    if !device_groups.is_empty() {
+        config["scope_hints"] = serde_json::json!({ "device_groups": device_groups });
+    }
+    Ok(config)
+}
+
 async fn policy_keys(db: &Db, tenant: &str) -> Result<TrustedKeys, ServerError> {
     let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1")
         .bind(tenant)
@@ -560,7 +595,7 @@ pub async fn promote(
             )
             .await?;
             if !figures.passes() {
-                if figures.unhealthy {
+                if figures.unhealthy && !previous.paused {
                     match auto_pause(db, tenant, previous, &figures, now).await {
                         Ok(_) | Err(ServerError::Conflict(_)) => {}
                         Err(e) => return Err(e),

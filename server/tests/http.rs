@@ -347,6 +347,31 @@ async fn devices_enroll_sign_every_request_and_upload_idempotently() {
         None,
     )
     .await;
+    // Canary takes the device group `canary` (a new tenant's canary takes no one).
+    let (status, body, _) = call(
+        &app,
+        "PUT",
+        "/v1/tenants/acme/rings/canary/members",
+        token,
+        br#"{"device_groups": ["canary"]}"#.to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = call(
+        &app,
+        "PUT",
+        "/v1/tenants/acme/rings/canary/members",
+        token,
+        br#"{"groups": ["canary"]}"#.to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
     let key = SigningKey::from_bytes(&[9; 32]);
     let other = SigningKey::from_bytes(&[10; 32]);
 

@@ -3,97 +3,14 @@
 //! device's snapshot store follows, the audit trail, credentials.
 
 use ed25519_dalek::SigningKey;
-use hpl_compiler::build::build_bundle;
-use hpl_compiler::check::CheckOptions;
-use hpl_compiler::lower::BuildOptions;
 use hpl_runtime::load::TrustedKeys;
 use hpl_runtime::store::SnapshotStore;
 use hpl_server::rings::{self, Initialised};
-use hpl_server::{auth, Db, Principal, ServerError};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use hpl_server::{auth, Principal, ServerError};
+use std::sync::atomic::Ordering;
 
-const NOW: i64 = 1_795_914_000;
-static N: AtomicUsize = AtomicUsize::new(0);
-
-fn policy_key() -> SigningKey {
-    SigningKey::from_bytes(&[5; 32])
-}
-
-fn public_text(k: &SigningKey) -> String {
-    format!(
-        "hpl-ed25519-public:{}",
-        hpl_runtime::load::hex(k.verifying_key().as_bytes())
-    )
-}
-
-fn bundle_by(version: u64, key: &SigningKey) -> Vec<u8> {
-    static A: OnceLock<hpl_compiler::Analysis> = OnceLock::new();
-    let analysis = A.get_or_init(|| {
-        let files =
-            hpl_compiler::driver::load_files(&[std::path::PathBuf::from("../examples/acme")])
-                .unwrap();
-        hpl_compiler::analyze_sources(files, CheckOptions::default())
-    });
-    let options = BuildOptions {
-        bundle_version: version,
-        issued_at: NOW - 3600,
-        expires_at: None,
-        root: None,
-    };
-    build_bundle(analysis, &options, &[key]).unwrap()
-}
-
-fn bundle(version: u64) -> Vec<u8> {
-    bundle_by(version, &policy_key())
-}
-
-/// A fresh database of each backend available: a SQLite file, and a new PostgreSQL database
-/// when `HPL_TEST_DATABASE_URL` names a server.
-async fn databases(name: &str) -> Vec<Db> {
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let file =
-        std::env::temp_dir().join(format!("hpl-server-{name}-{}-{n}.db", std::process::id()));
-    let _ = std::fs::remove_file(&file);
-    let mut out = vec![Db::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap()];
-    match std::env::var("HPL_TEST_DATABASE_URL") {
-        Ok(url) => {
-            use sqlx::Connection;
-            let db = format!("hpl_test_{name}_{}_{n}", std::process::id());
-            let mut admin = sqlx::PgConnection::connect(&url)
-                .await
-                .expect("PostgreSQL at HPL_TEST_DATABASE_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let base = url
-                .rsplit_once('/')
-                .map_or(url.as_str(), |(b, _)| b)
-                .to_string();
-            out.push(Db::connect(&format!("{base}/{db}")).await.unwrap());
-        }
-        Err(_) => {
-            eprintln!("PostgreSQL not tested: HPL_TEST_DATABASE_URL is not set (.ci/run sets it)")
-        }
-    }
-    out
-}
-
-async fn setup(db: &Db) -> (Initialised, Principal) {
-    let init = rings::init(db, NOW).await.unwrap();
-    let owner = auth::authenticate(db, &init.owner_token).await.unwrap();
-    rings::add_tenant(db, &owner, "acme", &public_text(&policy_key()), NOW)
-        .await
-        .unwrap();
-    (init, owner)
-}
+mod common;
+use common::*;
 
 fn distribution_keys(init: &Initialised) -> TrustedKeys {
     let text = init
@@ -319,15 +236,21 @@ async fn credentials_are_checked_and_scoped() {
 /// Two operators changing one ring at once (the same code replicas run): one result, and the
 /// ring, its manifests and its audit entries agree.
 #[tokio::test]
-async fn concurrent_changes_to_one_ring_leave_one_consistent_result() {
+async fn replicas_changing_one_ring_at_once_leave_one_consistent_result() {
     for db in databases("race").await {
         let (init, owner) = setup(&db).await;
         for v in 1..=4 {
             rings::publish(&db, &owner, &bundle(v), NOW).await.unwrap();
         }
+        // Four replicas: each its own connection pool on the one database.
+        let mut replicas = Vec::new();
+        for _ in 0..4 {
+            replicas.push(hpl_server::Db::connect(db.url()).await.unwrap());
+        }
         let tasks: Vec<_> = (1..=4u64)
-            .map(|v| {
-                let (db, owner) = (db.clone(), owner.clone());
+            .zip(replicas)
+            .map(|(v, db)| {
+                let owner = owner.clone();
                 tokio::spawn(
                     async move { rings::promote(&db, &owner, "acme", "canary", v, NOW).await },
                 )

@@ -161,14 +161,11 @@ struct Sim {
     ring: &'static str,
 }
 
-/// Devices 0, 4, 5 (compliant and warning templates) are canary; 1, 2, 3, 6, 7, 8 pilot; the
-/// rest broad — by the MDM device group each is given.
-fn ring_of(i: usize) -> &'static str {
-    match i {
-        0 | 4 | 5 => "canary",
-        1 | 2 | 3 | 6 | 7 | 8 => "pilot",
-        _ => "broad",
-    }
+/// Canary is the design department (the example's compliant and warning designers' laptops);
+/// pilot the `pilot_fleet` device group, which MDM gives devices 1, 2, 3 and 6 (one example
+/// inventory is in it already); broad the rest.
+fn mdm_pilot(i: usize) -> bool {
+    matches!(i, 1 | 2 | 3 | 6)
 }
 
 fn devices(dir: &Path, distribution: &str, at: i64) -> Vec<Sim> {
@@ -179,16 +176,31 @@ fn devices(dir: &Path, distribution: &str, at: i64) -> Vec<Sim> {
             let mut json = templates[i % templates.len()].clone();
             json["device_id"] = format!("SIM{i:03}").into();
             json["collected_at"] = hpl_runtime::eval::timestamp(at).into();
-            let ring = ring_of(i);
+            let hints = if mdm_pilot(i) {
+                r#","scope_hints":{"device_groups":["pilot_fleet"]}"#
+            } else {
+                ""
+            };
             let config = ManagedConfig::from_json_str(&format!(
-                r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{}"}}],"distribution_keys":[{{"public_key":"{distribution}"}}],"scope_hints":{{"device_groups":["{ring}"]}}}}"#,
+                r#"{{"tenant_id":"acme","trusted_keys":[{{"public_key":"{}"}}],"distribution_keys":[{{"public_key":"{distribution}"}}]{hints}}}"#,
                 public_text(&policy_key())
             ))
             .unwrap();
+            let inventory = Inventory::from_json(&json).unwrap();
+            // Some example inventories are in pilot_fleet themselves.
+            let device = hpl_runtime::device::Device::without_snapshot("", Some(config.clone()));
+            let labels = hpl_runtime::summary::scope_labels(&device.prepared(&inventory), "acme");
+            let ring = if labels.iter().any(|l| l == "department:design") {
+                "canary"
+            } else if labels.iter().any(|l| l == "device_group:pilot_fleet") {
+                "pilot"
+            } else {
+                "broad"
+            };
             Sim {
                 store: dir.join(format!("device-{i}")),
                 config,
-                inventory: Inventory::from_json(&json).unwrap(),
+                inventory,
                 inventory_json: json,
                 ring,
             }
@@ -254,17 +266,22 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         ))
         .unwrap();
     let thresholds = hpl_server::health::Thresholds {
-        min_records: 5,
+        min_records: 8,
         ..Default::default()
     };
     rt.block_on(rings::set_thresholds(&db, &owner, "acme", &thresholds, at))
         .unwrap();
-    // Membership by device group only: the test knows every device's ring.
-    for ring in ["canary", "pilot"] {
-        let members = Members {
-            device_groups: vec![ring.into()],
-            ..Members::default()
-        };
+    // Membership by scopes and device groups the policy declares (an undeclared group would
+    // make every record `unknown`): the test knows every device's ring.
+    let canary = Members {
+        scopes: vec!["department:design".into()],
+        ..Members::default()
+    };
+    let pilot = Members {
+        device_groups: vec!["pilot_fleet".into()],
+        ..Members::default()
+    };
+    for (ring, members) in [("canary", canary), ("pilot", pilot)] {
         rt.block_on(rings::set_members(&db, &owner, "acme", ring, members, at))
             .unwrap();
     }
@@ -307,6 +324,10 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
                 "{r:?}"
             );
             assert_eq!(active(d, at), Some(1));
+            assert!(
+                matches!(r.state, State::Compliant | State::Warning),
+                "{backend}: {r:?}"
+            );
         } else {
             assert_eq!(r.manifest, ManifestOutcome::NoRelease, "{r:?}");
             assert_eq!(r.state, State::Unknown, "no valid snapshot is unknown");
@@ -314,15 +335,17 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         assert_eq!((r.queued, r.refused), (0, 0), "{r:?}");
     }
     // A second sync of an up-to-date device is one 304.
-    let again = sync(&sims[0], None, at);
+    let first_canary = sims.iter().position(|d| d.ring == "canary").unwrap();
+    let again = sync(&sims[first_canary], None, at);
     assert_eq!(again.manifest, ManifestOutcome::Unchanged);
 
-    // Out of canary only with enough records: 3 devices have uploaded 4 so far.
+    // Out of canary only with enough records: its 6 devices have uploaded 7 so far.
+    assert_eq!(sims.iter().filter(|d| d.ring == "canary").count(), 6);
     let refused = rt
         .block_on(rings::promote(&db, &owner, "acme", "pilot", 1, at))
         .unwrap_err();
     assert_eq!(refused.code(), "unhealthy", "{refused}");
-    assert!(refused.to_string().contains("only 4 records"), "{refused}");
+    assert!(refused.to_string().contains("only 7 records"), "{refused}");
     for d in sims.iter().filter(|d| d.ring == "canary") {
         sync(d, None, at);
     }
@@ -371,7 +394,14 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
             if !groups.is_array() {
                 *groups = serde_json::json!([]);
             }
-            groups.as_array_mut().unwrap().push("pilot".into());
+            if !groups
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "pilot_fleet")
+            {
+                groups.as_array_mut().unwrap().push("pilot_fleet".into());
+            }
             j.to_string()
         })
         .collect();
@@ -413,7 +443,10 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
             "{backend}: `{field}` differs between the server and hpl report"
         );
     }
-    assert_eq!(on_v1["devices"], 6);
+    assert_eq!(
+        on_v1["devices"],
+        sims.iter().filter(|d| d.ring == "pilot").count()
+    );
 
     // A bad release on canary: its records turn non-compliant, the gate pauses canary as the
     // uploads arrive, and the promotion out of it is refused with the figures.
@@ -481,7 +514,7 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
     }
     // The superseded manifest (naming release 3) is refused as a replay, and the current one
     // once expired; neither changes the snapshot.
-    let canary = &sims[0];
+    let canary = &sims[first_canary];
     let store = hpl_runtime::store::SnapshotStore::open(
         &canary.store,
         canary.config.trusted_keys.clone(),
@@ -509,7 +542,7 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
 
     // The server goes down: a device keeps its snapshot, answers from it, says so, queues.
     server.stop();
-    let offline = sync(&sims[1], None, at);
+    let offline = sync(&sims[first_canary], None, at);
     assert!(!offline.reachable);
     assert!(
         offline
@@ -520,11 +553,11 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
     );
     assert_eq!(offline.active.as_ref().map(|b| b.version), Some(1));
     assert!(offline.queued > 0);
-    let offline_twice = sync(&sims[1], None, at);
+    let offline_twice = sync(&sims[first_canary], None, at);
     assert!(offline_twice.queued > offline.queued);
     // It comes back (on another port): the outbox drains, nothing is stored twice.
     let server = Server::start(rt, db.clone());
-    let back = sync(&sims[1], Some(&server.url), at);
+    let back = sync(&sims[first_canary], Some(&server.url), at);
     assert!(back.reachable, "{back:?}");
     assert_eq!(back.queued, 0);
     assert!(back.stored > offline_twice.queued, "{back:?}");

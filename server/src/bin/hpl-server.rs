@@ -91,6 +91,15 @@ enum TenantCommand {
         #[command(flatten)]
         token: Token,
     },
+    /// Print the MDM configuration for the tenant's devices (JSON: tenant, policy keys,
+    /// distribution key, and the device groups given).
+    Mdm {
+        name: String,
+        #[arg(long = "device-group", value_name = "GROUP")]
+        device_groups: Vec<String>,
+        #[command(flatten)]
+        token: Token,
+    },
     /// Show or set the tenant's health gate thresholds (unset flags keep their value).
     Health {
         name: String,
@@ -438,6 +447,22 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     t.max_non_compliant_increase * 100.0
                 )
             });
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Mdm {
+                    name,
+                    device_groups,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            rings::allowed(&who, &name)?;
+            let config = rings::mdm_config(&db, &name, &device_groups).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config).unwrap_or_default()
+            );
         }
         Command::Report { tenant, token } => {
             let who = principal(&db, &token).await?;
