@@ -85,7 +85,7 @@ impl Members {
             parts.push(format!("{p} % of devices"));
         }
         if parts.is_empty() {
-            "no device (except those no other ring takes, if last)".into()
+            "none".into()
         } else {
             parts.join(" or ")
         }

@@ -401,11 +401,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             };
             show(format, &ring, || {
                 format!(
-                    "ring {}: {}{} (revision {}; manifest signed)\n",
+                    "ring {}: {}{}, members: {} (revision {})\n",
                     ring.name,
                     ring.release
                         .map_or("no release".to_string(), |v| format!("release {v}")),
                     if ring.paused { ", paused" } else { "" },
+                    ring.members.describe(),
                     ring.revision
                 )
             });
