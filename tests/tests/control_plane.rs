@@ -568,3 +568,173 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
     assert_eq!(metrics.fleet.devices, DEVICES as u64, "{backend}");
     drop(server);
 }
+
+/// The commands people and scripts use: `hpl publish`, `hpl ring`, `hpl agent enroll|sync`,
+/// tokens from files, the gate's refusal on the command line, exit 7 when the server is down.
+#[test]
+fn the_cli_publishes_promotes_enrolls_and_syncs() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = temp("cli");
+    let db = rt
+        .block_on(Db::connect(&format!(
+            "sqlite://{}",
+            dir.join("server.db").display()
+        )))
+        .unwrap();
+    let at = hpl_server::now();
+    let init = rt.block_on(rings::init(&db, at)).unwrap();
+    let owner = rt
+        .block_on(auth::authenticate(&db, &init.owner_token))
+        .unwrap();
+    let enrollment = rt
+        .block_on(rings::add_tenant(
+            &db,
+            &owner,
+            "acme",
+            &public_text(&policy_key()),
+            at,
+        ))
+        .unwrap();
+    let canary = Members {
+        scopes: vec!["department:design".into()],
+        ..Members::default()
+    };
+    rt.block_on(rings::set_members(
+        &db, &owner, "acme", "canary", canary, at,
+    ))
+    .unwrap();
+    let mdm = rt.block_on(rings::mdm_config(&db, "acme", &[])).unwrap();
+    let mut server = Server::start(&rt, db.clone());
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    std::fs::write(path("owner"), &init.owner_token).unwrap();
+    std::fs::write(path("enrollment"), &enrollment).unwrap();
+    std::fs::write(path("wrong"), "hpl-owner-0000").unwrap();
+    std::fs::write(path("mdm.json"), mdm.to_string()).unwrap();
+    let v1 = bundle(1, false, &dir);
+    std::fs::write(path("v1.hplb"), &v1).unwrap();
+    let mut laptop: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("../examples/devices/design-warning.json").unwrap(),
+    )
+    .unwrap();
+    laptop["collected_at"] = hpl_runtime::eval::timestamp(at).into();
+    std::fs::write(path("laptop.json"), laptop.to_string()).unwrap();
+    let url = server.url.clone();
+    let op = |args: &[&str], token: &str| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend([
+            "--server".into(),
+            url.clone(),
+            "--token-file".into(),
+            path(token),
+        ]);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        hpl(&refs)
+    };
+
+    let (code, _, err) = op(&["publish", &path("v1.hplb")], "wrong");
+    assert_eq!(code, 1);
+    assert!(err.contains("forbidden"), "{err}");
+    let (code, out, err) = op(&["publish", &path("v1.hplb")], "owner");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("published release 1 of acme (sha256:"),
+        "{out}"
+    );
+    let (code, out, _) = op(&["publish", &path("v1.hplb")], "owner");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("already published: release 1"), "{out}");
+    let (code, out, err) = op(
+        &["ring", "promote", "acme", "canary", "--release", "1"],
+        "owner",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "ring canary   release 1      revision 2\n");
+
+    let device = path("device");
+    let (code, out, err) = hpl(&[
+        "agent",
+        "enroll",
+        "--server",
+        &url,
+        "--store",
+        &device,
+        "--config",
+        &path("mdm.json"),
+        "--inventory",
+        &path("laptop.json"),
+        "--token-file",
+        &path("enrollment"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = hpl_agent::identity::load(Path::new(&device)).unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "enrolled C02DSGN002 as {} (tenant acme, ring canary) with {url}\n",
+            id.device_id
+        )
+    );
+    let sync_args = [
+        "agent",
+        "sync",
+        "--store",
+        &device,
+        "--config",
+        &path("mdm.json"),
+        "--inventory",
+        &path("laptop.json"),
+        "--timeout",
+        "10",
+    ];
+    let (code, out, err) = hpl(&sync_args);
+    assert_eq!(code, 0, "{err}");
+    let shown = out
+        .replace(&id.device_id, "[device]")
+        .replace(&url, "[server]");
+    let shown = regex_free_hash(&shown);
+    insta::assert_snapshot!("cli_sync", shown);
+
+    // The gate refuses pilot with one record, on the command line too.
+    let (code, _, err) = op(
+        &["ring", "promote", "acme", "pilot", "--release", "1"],
+        "owner",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unhealthy") && err.contains("only 1 records from `canary` on release 1"),
+        "{err}"
+    );
+    let (code, out, _) = op(&["ring", "health", "acme", "canary"], "owner");
+    assert_eq!(code, 0);
+    assert!(out.contains("1 records"), "{out}");
+
+    // Down: the agent answers from its snapshot and exits 7; operators get an error.
+    server.stop();
+    let (code, out, _) = hpl(&sync_args);
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("the control plane is unreachable"), "{out}");
+    assert!(out.contains("state: warning"), "{out}");
+    let (code, _, err) = op(&["ring", "status", "acme"], "owner");
+    assert_eq!(code, 1);
+    assert!(err.contains("unreachable"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `sha256:<64 hex>` as `sha256:[hash]`.
+fn regex_free_hash(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sha256:") {
+        out.push_str(&rest[..i + 7]);
+        let after = &rest[i + 7..];
+        let n = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str("[hash]");
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    out
+}
