@@ -96,10 +96,9 @@ fn main() {
     rt.block_on(rings::set_thresholds(&db, &owner, "acme", &lenient, now))
         .unwrap();
     let bundle = {
-        let files = hpl_compiler::driver::load_files(&[std::path::PathBuf::from(
-            "../examples/acme",
-        )])
-        .unwrap();
+        let files =
+            hpl_compiler::driver::load_files(&[std::path::PathBuf::from("../examples/acme")])
+                .unwrap();
         let analysis =
             hpl_compiler::analyze_sources(files, hpl_compiler::check::CheckOptions::default());
         let options = hpl_compiler::lower::BuildOptions {
@@ -248,11 +247,15 @@ fn main() {
         .sum();
     let stored = stored.load(Ordering::Relaxed);
     assert_eq!(stored, devices * 6, "every item acknowledged as stored");
-    assert_eq!(metrics.fleet.devices, devices as u64, "one newest record per device");
+    assert_eq!(
+        metrics.fleet.devices, devices as u64,
+        "one newest record per device"
+    );
     assert_eq!(started_events, devices as u64 * 4, "every event once");
 
     let mut l = Arc::try_unwrap(lat).ok().unwrap().into_inner().unwrap();
-    let requests = l.enroll.len() + l.manifest.len() + l.not_modified.len() + l.bundle.len() + l.upload.len();
+    let requests =
+        l.enroll.len() + l.manifest.len() + l.not_modified.len() + l.bundle.len() + l.upload.len();
     println!(
         "load: {} on {}, {devices} devices, {clients} clients: {requests} requests in {:.1} s = {:.0} requests/s, {:.0} devices/s (enroll + 2 syncs)",
         if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" },

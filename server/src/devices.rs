@@ -270,6 +270,20 @@ pub struct Signed<'a> {
     pub signature: &'a str,
 }
 
+/// A signed request's time, when it is inside the replay window of `now`.
+pub fn request_time(text: &str, now: i64) -> Result<i64, ServerError> {
+    let time: i64 = text
+        .parse()
+        .map_err(|_| ServerError::Unauthorized("the request time is not a number".into()))?;
+    if (now - time).abs() > protocol::REPLAY_WINDOW {
+        return Err(ServerError::Unauthorized(format!(
+            "the request time {time} is more than {} s from the server's {now}: check the device clock",
+            protocol::REPLAY_WINDOW
+        )));
+    }
+    Ok(time)
+}
+
 /// The device that signed this request, after checking its key, time and nonce.
 pub async fn authenticate(
     db: &Db,
@@ -279,16 +293,7 @@ pub async fn authenticate(
     body: &[u8],
     now: i64,
 ) -> Result<Device, ServerError> {
-    let time: i64 = signed
-        .time
-        .parse()
-        .map_err(|_| ServerError::Unauthorized("the request time is not a number".into()))?;
-    if (now - time).abs() > protocol::REPLAY_WINDOW {
-        return Err(ServerError::Unauthorized(format!(
-            "the request time {time} is more than {} s from the server's {now}: check the device clock",
-            protocol::REPLAY_WINDOW
-        )));
-    }
+    let time = request_time(signed.time, now)?;
     if !protocol::valid_nonce(signed.nonce) {
         return Err(ServerError::Unauthorized(
             "the nonce is not 32 hex digits".into(),

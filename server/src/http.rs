@@ -215,16 +215,8 @@ async fn enroll(
     body: Bytes,
 ) -> Result<Response, ServerError> {
     let token = bearer(&headers)?;
-    let time: i64 = header(&headers, protocol::TIME_HEADER)?
-        .parse()
-        .map_err(|_| ServerError::Unauthorized("the request time is not a number".into()))?;
     let now = now();
-    if (now - time).abs() > protocol::REPLAY_WINDOW {
-        return Err(ServerError::Unauthorized(format!(
-            "the request time {time} is more than {} s from the server's {now}: check the device clock",
-            protocol::REPLAY_WINDOW
-        )));
-    }
+    let time = devices::request_time(header(&headers, protocol::TIME_HEADER)?, now)?;
     let nonce = header(&headers, protocol::NONCE_HEADER)?;
     let signature = header(&headers, protocol::SIGNATURE_HEADER)?;
     let request: Enrollment = serde_json::from_slice(&body)

@@ -205,17 +205,11 @@ pub async fn mdm_config(
     tenant: &str,
     device_groups: &[String],
 ) -> Result<serde_json::Value, ServerError> {
-    let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1 ORDER BY key_id")
-        .bind(tenant)
-        .fetch_all(&db.pool)
-        .await?;
-    if rows.is_empty() {
-        return Err(ServerError::NotFound(format!("no tenant `{tenant}`")));
-    }
-    let mut policy = Vec::new();
-    for r in rows {
-        policy.push(serde_json::json!({ "public_key": format!("hpl-ed25519-public:{}", get::<String>(&r, "public_hex")?) }));
-    }
+    let policy: Vec<serde_json::Value> = policy_key_hexes(db, tenant)
+        .await?
+        .iter()
+        .map(|k| serde_json::json!({ "public_key": format!("hpl-ed25519-public:{k}") }))
+        .collect();
     let key = distribution_key(db).await?;
     let distribution = format!(
         "hpl-ed25519-public:{}",
@@ -232,17 +226,23 @@ pub async fn mdm_config(
     Ok(config)
 }
 
-async fn policy_keys(db: &Db, tenant: &str) -> Result<TrustedKeys, ServerError> {
-    let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1")
+/// The tenant's policy public keys (hex), in key id order; no tenant is an error.
+async fn policy_key_hexes(db: &Db, tenant: &str) -> Result<Vec<String>, ServerError> {
+    let rows = sqlx::query("SELECT public_hex FROM policy_keys WHERE tenant = $1 ORDER BY key_id")
         .bind(tenant)
         .fetch_all(&db.pool)
         .await?;
     if rows.is_empty() {
         return Err(ServerError::NotFound(format!("no tenant `{tenant}`")));
     }
+    rows.iter()
+        .map(|r| get::<String>(r, "public_hex"))
+        .collect()
+}
+
+async fn policy_keys(db: &Db, tenant: &str) -> Result<TrustedKeys, ServerError> {
     let mut keys = TrustedKeys::new();
-    for r in rows {
-        let text: String = get(&r, "public_hex")?;
+    for text in policy_key_hexes(db, tenant).await? {
         if let Some(k) = unhex32(&text) {
             let _ = keys.add(&k);
         }

@@ -25,21 +25,12 @@ fn bundle(version: u64) -> Vec<u8> {
     build_bundle(&analysis, &options, &[&SigningKey::from_bytes(&[5; 32])]).unwrap()
 }
 
-async fn call(
+/// Sends a request through the router: status, body, `ETag`.
+async fn send(
     app: &axum::Router,
-    method: &str,
-    uri: &str,
-    token: &str,
+    req: axum::http::request::Builder,
     body: Vec<u8>,
-    etag: Option<&str>,
 ) -> (StatusCode, Vec<u8>, Option<String>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if !token.is_empty() {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if let Some(e) = etag {
-        req = req.header(header::IF_NONE_MATCH, e);
-    }
     let response = app
         .clone()
         .oneshot(req.body(Body::from(body)).unwrap())
@@ -55,6 +46,24 @@ async fn call(
         .unwrap()
         .to_vec();
     (status, bytes, tag)
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Vec<u8>,
+    etag: Option<&str>,
+) -> (StatusCode, Vec<u8>, Option<String>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if !token.is_empty() {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if let Some(e) = etag {
+        req = req.header(header::IF_NONE_MATCH, e);
+    }
+    send(app, req, body).await
 }
 
 /// A server on a fresh SQLite file with the tenant acme: the router, what `init` printed, and
@@ -258,21 +267,7 @@ async fn signed(
     if let Some(e) = etag {
         req = req.header(header::IF_NONE_MATCH, e);
     }
-    let response = app
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let tag = response
-        .headers()
-        .get(header::ETAG)
-        .map(|v| v.to_str().unwrap().to_string());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    (status, bytes, tag)
+    send(app, req, body).await
 }
 
 async fn enroll(
@@ -305,15 +300,7 @@ async fn enroll(
     ) {
         req = req.header(k, v);
     }
-    let response = app
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
+    let (status, bytes, _) = send(app, req, body).await;
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 

@@ -250,21 +250,31 @@ fn thirty_devices_follow_their_rings_through_a_bad_release_and_a_rollback() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
-    let at = hpl_server::now();
-    let init = rt.block_on(rings::init(&db, at)).unwrap();
+/// `init` and the tenant acme: what init printed, the owner, the enrollment token.
+fn tenant(
+    rt: &tokio::runtime::Runtime,
+    db: &Db,
+    at: i64,
+) -> (rings::Initialised, hpl_server::Principal, String) {
+    let init = rt.block_on(rings::init(db, at)).unwrap();
     let owner = rt
-        .block_on(auth::authenticate(&db, &init.owner_token))
+        .block_on(auth::authenticate(db, &init.owner_token))
         .unwrap();
     let enrollment = rt
         .block_on(rings::add_tenant(
-            &db,
+            db,
             &owner,
             "acme",
             &public_text(&policy_key()),
             at,
         ))
         .unwrap();
+    (init, owner, enrollment)
+}
+
+fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
+    let at = hpl_server::now();
+    let (init, owner, enrollment) = tenant(rt, &db, at);
     let thresholds = hpl_server::health::Thresholds {
         min_records: 8,
         ..Default::default()
@@ -586,19 +596,7 @@ fn the_cli_publishes_promotes_enrolls_and_syncs() {
         )))
         .unwrap();
     let at = hpl_server::now();
-    let init = rt.block_on(rings::init(&db, at)).unwrap();
-    let owner = rt
-        .block_on(auth::authenticate(&db, &init.owner_token))
-        .unwrap();
-    let enrollment = rt
-        .block_on(rings::add_tenant(
-            &db,
-            &owner,
-            "acme",
-            &public_text(&policy_key()),
-            at,
-        ))
-        .unwrap();
+    let (init, owner, enrollment) = tenant(&rt, &db, at);
     let canary = Members {
         scopes: vec!["department:design".into()],
         ..Members::default()
