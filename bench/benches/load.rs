@@ -60,7 +60,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let url = match std::env::var("HPL_LOAD_DATABASE_URL") {
+    let admin = std::env::var("HPL_LOAD_DATABASE_URL").ok();
+    let url = match admin.clone().ok_or(()) {
         // A fresh database on the server named, dropped at the end.
         Ok(server) => rt.block_on(async {
             use sqlx::Connection;
@@ -279,5 +280,18 @@ fn main() {
         );
     }
     println!("  stored {stored} items, lost 0, duplicated 0 (checked against the server's counts)");
+    drop(db);
+    if let (Some(server), Some((_, name))) = (admin, url.rsplit_once('/')) {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        });
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
