@@ -222,6 +222,22 @@ fn a_server_killed_mid_ingest_loses_no_acknowledged_record() {
         }
         server.kill().unwrap();
         server.wait().unwrap();
+        if let (Ok(admin), Some((_, name))) =
+            (std::env::var("HPL_TEST_DATABASE_URL"), url.rsplit_once('/'))
+        {
+            if url.starts_with("postgres") {
+                tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    use sqlx::Connection;
+                    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                });
+            }
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -245,7 +245,24 @@ fn thirty_devices_follow_their_rings_through_a_bad_release_and_a_rollback() {
     for (backend, db) in rt.block_on(databases("e2e", &root)) {
         let dir = root.join(&backend);
         std::fs::create_dir_all(&dir).unwrap();
+        let url = db.url().to_string();
         e2e(&rt, db, &dir, &backend);
+        if let (Ok(admin), Some((_, name))) =
+            (std::env::var("HPL_TEST_DATABASE_URL"), url.rsplit_once('/'))
+        {
+            if url.starts_with("postgres") {
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                });
+            }
+        }
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
