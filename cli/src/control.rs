@@ -125,10 +125,13 @@ pub struct SyncArgs {
     /// The control plane (default: the one the store enrolled with).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// The store directory the device enrolled (its snapshots, key, outbox).
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
+    /// The MDM configuration (tenant, policy and distribution keys, scope hints).
     #[arg(long, value_name = "MDM")]
     config: PathBuf,
+    /// The device's inventory now (`hpl.inventory.v1`, from Helm).
     #[arg(long, value_name = "FILE")]
     inventory: PathBuf,
     /// The whole sync ends within this many seconds, whatever the server does.
