@@ -652,7 +652,7 @@ impl<'a> Evaluator<'a> {
         inventoried: bool,
         globs: &[u32],
     ) {
-        let (mut rules, mut pins) = self.candidates(m, name, globs);
+        let (rules, mut pins) = self.candidates(m, name, globs);
         let traced = self
             .capture
             .as_ref()
@@ -669,10 +669,15 @@ impl<'a> Evaluator<'a> {
         }
         let c = self.c;
         let display = package.map_or(name, |p| p.name.as_str()).to_string();
+        let mut unreadable = false;
         let versions = match package.map(|p| self.parse_versions(m, p)) {
             Some(Ok(v)) => Some(v),
             Some(Err(msg)) => {
-                // Every rule that needs the version is unknown; a plain deny still decides.
+                // Every rule that needs the version is unknown. They stay candidates: one that
+                // outranks the plain rules leaves the package undecided (unknown), so a less
+                // specific plain deny never decides in its place — that would plan an
+                // uninstall the more specific rule forbids. A plain rule above them decides.
+                unreadable = true;
                 for &r in rules.iter().chain(pins.iter()) {
                     let rule = &c.rules[r as usize];
                     if rule.constraint.is_some() || rule.kind == RuleKind::Pin {
@@ -685,7 +690,6 @@ impl<'a> Evaluator<'a> {
                         );
                     }
                 }
-                rules.retain(|&r| c.rules[r as usize].constraint.is_none());
                 pins.clear();
                 None
             }
@@ -716,7 +720,10 @@ impl<'a> Evaluator<'a> {
             }
         }
         for &i in &decision.undecided {
-            self.incomparable(rules[i], m, &display, &found);
+            // An unreadable version is already the reason (`unparseable_version`).
+            if !unreadable {
+                self.incomparable(rules[i], m, &display, &found);
+            }
         }
         for &i in &decision.passed_finals {
             self.set_result(rules[i], Outcome::Pass);
@@ -739,10 +746,14 @@ impl<'a> Evaluator<'a> {
             return;
         }
 
-        // 2. The winner among the others.
+        // 2. The winner among the others. When it needs the version and the version cannot
+        // be read, it is unknown (said above) and nothing else decides.
         let mut denied = false;
         if let Some(w) = decision.winner {
             let w = rules[w];
+            if unreadable && c.rules[w as usize].constraint.is_some() {
+                return;
+            }
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
             if denied {
                 self.forbid_installed(w, m, &display, &found, &rules, &candidates);

@@ -809,10 +809,13 @@ impl<'a> Reference<'a> {
             .is_some_and(|m| m.capabilities.guarded);
         let shown = pkg.map_or(name.to_string(), |p| p.name.clone());
         let found = pkg.map(|p| p.versions.join(", "));
-        let (mut pins, mut rules): (Vec<_>, Vec<_>) = applicable
+        let (mut pins, rules): (Vec<_>, Vec<_>) = applicable
             .into_iter()
             .partition(|pl| pl.rule.kind == RuleKind::Pin);
         let mut versions: Option<Vec<Version>> = None;
+        // An unreadable version: the rules that need it are unknown, but they stay in the
+        // contest, so a less specific plain rule never decides in their place.
+        let mut unreadable = false;
         if let Some(pkg) = pkg {
             let parsed: Result<Vec<Version>, String> = pkg
                 .versions
@@ -827,7 +830,7 @@ impl<'a> Reference<'a> {
                             self.unknown_at("unparseable_version", manager, &shown, &pl);
                         }
                     }
-                    rules.retain(|pl| pl.rule.constraint.is_none());
+                    unreadable = true;
                     pins.clear();
                 }
             }
@@ -961,7 +964,9 @@ impl<'a> Reference<'a> {
             }
         }
         for pl in &undecided {
-            self.unknown_at("incomparable_version", manager, &shown, pl);
+            if !unreadable {
+                self.unknown_at("incomparable_version", manager, &shown, pl);
+            }
         }
         for pl in &passed {
             self.result(pl, Outcome::Pass);
@@ -1080,6 +1085,7 @@ impl<'a> Reference<'a> {
                 }
                 RuleKind::Require | RuleKind::Allow => match (self.constraint(w.rule), current) {
                     (None, _) => self.result(&w, Outcome::Pass),
+                    (Some(_), None) if unreadable => {} // said above
                     (Some(_), None) => self.unknown_at("unparseable_version", manager, &shown, &w),
                     (Some(c), Some(cur)) => match c.matches(cur) {
                         Some(true) => self.result(&w, Outcome::Pass),

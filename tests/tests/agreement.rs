@@ -291,3 +291,41 @@ proptest! {
         }
     }
 }
+
+/// Found by the property above (a proptest case): a department `require brew:a >= 1.2` and an
+/// org `deny brew:*`, with `a` installed at an unreadable version. The evaluation used to drop
+/// the require (it needs the version) and let the less specific deny decide, planning an
+/// uninstall that authorization denies (`a` is required). Now the more specific require stays
+/// the decider: the package is `unknown` (unparseable version) and nothing is planned.
+#[test]
+fn an_unreadable_version_does_not_let_a_less_specific_deny_decide() {
+    let policies = "tenant t\ndepartment d1 {\n  team t1\n}\npolicy p0 version 1 {\n  scope department d1\n  mode enforce\n  require brew:a >= 1.2\n}\npolicy p1 version 2 {\n  scope org\n  mode enforce\n  deny brew:*\n}\n";
+    let (_, bundle) = compile(policies).expect("compiles");
+    let inv = json!({"schema": "hpl.inventory.v1", "tenant_id": "t", "device_id": "D",
+        "collected_at": "2026-11-29T00:00:00Z",
+        "scopes": {"department": null, "team": "t1", "environment": null, "device_groups": []},
+        "device": {"arch": "arm64", "os": {"name": "macos", "version": "15.3.2"}, "facts": {}},
+        "managers": [{"id": "homebrew_formula", "packages": [{"name": "a", "versions": ["latest"]}]}],
+        "toolchains": []});
+    let inventory = Inventory::from_json(&inv).unwrap();
+    let record = evaluate(&bundle, &inventory, NOW);
+    assert!(record.remediation.is_empty(), "{:?}", record.remediation);
+    assert!(record.violations.is_empty(), "{:?}", record.violations);
+    assert_eq!(record.unknown_reasons.len(), 1);
+    assert_eq!(
+        record.unknown_reasons[0].code.as_str(),
+        "unparseable_version"
+    );
+    assert_eq!(
+        record.unknown_reasons[0].rule.as_ref().unwrap().policy,
+        "p0"
+    );
+    let uninstall = ActionRequest {
+        action: Action::Uninstall,
+        manager: "homebrew_formula".into(),
+        package: Some("a".into()),
+        to: None,
+    };
+    let decision = authorize(&bundle, &inventory, &uninstall, NOW, &Settings::default());
+    assert_eq!(decision.decision, Verdict::Deny);
+}
