@@ -46,6 +46,16 @@ impl IntoResponse for ServerError {
     }
 }
 
+/// 201 for something new, 200 for what existed (publishing and enrolling are idempotent).
+fn created_or_ok(new: bool, body: &impl serde::Serialize) -> Response {
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}
+
 fn bearer(headers: &HeaderMap) -> Result<&str, ServerError> {
     headers
         .get(header::AUTHORIZATION)
@@ -106,12 +116,7 @@ async fn publish(
 ) -> Result<Response, ServerError> {
     let who = auth::authenticate(&db, bearer(&headers)?).await?;
     let r = rings::publish(&db, &who, &body, now()).await?;
-    let status = if r.new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(r)).into_response())
+    Ok(created_or_ok(r.new, &r))
 }
 
 async fn ring_status(
@@ -223,12 +228,7 @@ async fn enroll(
         .map_err(|e| ServerError::Invalid(format!("not an enrollment: {e}")))?;
     let digest = protocol::request_digest(method.as_str(), uri.path(), time, nonce, &body);
     let enrolled = devices::enroll(&db, token, &request, &digest, signature, now).await?;
-    let status = if enrolled.new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(enrolled)).into_response())
+    Ok(created_or_ok(enrolled.new, &enrolled))
 }
 
 /// The manifest of the device's ring. `ETag` is the ring and manifest version: a device that

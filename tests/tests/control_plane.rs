@@ -221,17 +221,26 @@ fn sync(d: &Sim, server: Option<&str>, at: i64) -> hpl_agent::SyncReport {
     .unwrap()
 }
 
-fn active(d: &Sim, at: i64) -> Option<u64> {
-    let store = hpl_runtime::store::SnapshotStore::open(
+/// The device's snapshot store, opened with its MDM trust as the agent opens it.
+fn store_of(d: &Sim) -> hpl_runtime::store::SnapshotStore {
+    hpl_runtime::store::SnapshotStore::open(
         &d.store,
         d.config.trusted_keys.clone(),
         Some("acme".into()),
     )
     .unwrap()
-    .with_distribution_keys(d.config.distribution_keys.clone());
-    store
+    .with_distribution_keys(d.config.distribution_keys.clone())
+}
+
+fn active(d: &Sim, at: i64) -> Option<u64> {
+    store_of(d)
         .active(at)
         .map(|b| b.content().manifest.bundle_version)
+}
+
+/// The sync installed a manifest that makes `version` active.
+fn installed(r: &hpl_agent::SyncReport, version: u64) -> bool {
+    matches!(r.manifest, ManifestOutcome::Installed { bundle_version, .. } if bundle_version == version)
 }
 
 #[test]
@@ -340,16 +349,7 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         let r = sync(d, None, at);
         assert!(r.reachable, "{r:?}");
         if d.ring == "canary" {
-            assert!(
-                matches!(
-                    r.manifest,
-                    ManifestOutcome::Installed {
-                        bundle_version: 1,
-                        ..
-                    }
-                ),
-                "{r:?}"
-            );
+            assert!(installed(&r, 1), "{r:?}");
             assert_eq!(active(d, at), Some(1));
             assert!(
                 matches!(r.state, State::Compliant | State::Warning),
@@ -380,16 +380,7 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         .unwrap();
     for d in sims.iter().filter(|d| d.ring == "pilot") {
         let r = sync(d, None, at);
-        assert!(
-            matches!(
-                r.manifest,
-                ManifestOutcome::Installed {
-                    bundle_version: 1,
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert!(installed(&r, 1), "{r:?}");
     }
 
     // The server's numbers for pilot on release 1 are `hpl report`'s for the same devices.
@@ -527,28 +518,13 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         .unwrap();
     for d in sims.iter().filter(|d| d.ring == "canary") {
         let r = sync(d, None, at);
-        assert!(
-            matches!(
-                r.manifest,
-                ManifestOutcome::Installed {
-                    bundle_version: 1,
-                    ..
-                }
-            ),
-            "{r:?}"
-        );
+        assert!(installed(&r, 1), "{r:?}");
         assert_eq!(active(d, at), Some(1));
     }
     // The superseded manifest (naming release 3) is refused as a replay, and the current one
     // once expired; neither changes the snapshot.
     let canary = &sims[first_canary];
-    let store = hpl_runtime::store::SnapshotStore::open(
-        &canary.store,
-        canary.config.trusted_keys.clone(),
-        Some("acme".into()),
-    )
-    .unwrap()
-    .with_distribution_keys(canary.config.distribution_keys.clone());
+    let store = store_of(canary);
     assert_eq!(
         store
             .install_manifest(&bad_manifest, None, at)
