@@ -46,6 +46,8 @@ impl std::error::Error for ClientError {}
 pub struct Reply {
     pub status: u16,
     pub etag: Option<String>,
+    /// `hpl-next-cursor`: where an audit export's next page starts.
+    pub cursor: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -169,18 +171,27 @@ impl Client {
         };
         let mut response = result.map_err(unreachable)?;
         let status = response.status().as_u16();
-        let etag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("etag");
+        let cursor = header("hpl-next-cursor");
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_vec()
             .map_err(unreachable)?;
-        Ok(Reply { status, etag, body })
+        Ok(Reply {
+            status,
+            etag,
+            cursor,
+            body,
+        })
     }
 
     /// Sends with retries; `headers` is called for every attempt (signatures are per attempt).
@@ -295,6 +306,38 @@ impl Client {
         };
         self.send(method, path, &headers, body)
     }
+}
+
+/// One request to an identity provider (discovery, device authorization, token): no retries,
+/// a 10-second timeout, at most 1 MiB read. Returns the status and the JSON body.
+pub fn provider_request(
+    method: &str,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(u16, serde_json::Value), ClientError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .user_agent(concat!("hpl/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let failed = |e: ureq::Error| ClientError::Unreachable(format!("{url}: {e}"));
+    let mut response = match method {
+        "GET" => agent.get(url).call().map_err(failed)?,
+        _ => agent
+            .post(url)
+            .send_form(form.iter().copied())
+            .map_err(failed)?,
+    };
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(failed)?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
 }
 
 #[cfg(test)]

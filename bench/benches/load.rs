@@ -110,7 +110,7 @@ fn main() {
         };
         hpl_compiler::build::build_bundle(&analysis, &options, &[&policy]).unwrap()
     };
-    rt.block_on(rings::publish(&db, &owner, &bundle, now))
+    rt.block_on(rings::publish(&db, &owner, "acme", &bundle, now))
         .unwrap();
     for ring in ["canary", "pilot", "broad"] {
         rt.block_on(rings::promote(&db, &owner, "acme", ring, 1, now))

@@ -22,12 +22,17 @@ pub struct Operator {
     /// The control plane (default: $HPL_SERVER).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
-    /// A file holding the owner token (default: $HPL_TOKEN). Never a flag: it would be in
-    /// the shell history and the process list.
+    /// A file holding a token: an API credential, the bootstrap owner's, or an ID token
+    /// (default: $HPL_TOKEN, else what `hpl login` kept for this server). Never a flag: it
+    /// would be in the shell history and the process list.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Where `hpl login` kept its token (default: $HPL_CONFIG_DIR, $XDG_CONFIG_HOME/hpl or
+    /// ~/.config/hpl).
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "human")]
-    format: Format,
+    pub(crate) format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -46,8 +51,9 @@ pub enum RingCommand {
         #[command(flatten)]
         operator: Operator,
     },
-    /// Put a release on a ring: the first ring, or the ring after the one running it (the
-    /// health gate of the ring before must pass).
+    /// Ask for a release to go onto a ring: the first ring, or the ring after the one running
+    /// it. It waits for approval by admins or owners other than you (`hpl approvals`); when
+    /// approved, the health gate of the ring before must pass.
     Promote {
         tenant: String,
         ring: String,
@@ -169,9 +175,13 @@ fn secret(
 }
 
 fn server(operator: &Operator, err: Out<'_>) -> std::io::Result<Option<String>> {
-    match operator
-        .server
-        .clone()
+    server_of(operator.server.as_deref(), err)
+}
+
+/// `--server`, else $HPL_SERVER.
+pub(crate) fn server_of(flag: Option<&str>, err: Out<'_>) -> std::io::Result<Option<String>> {
+    match flag
+        .map(str::to_string)
         .or_else(|| std::env::var("HPL_SERVER").ok())
     {
         Some(s) => Ok(Some(s)),
@@ -189,7 +199,7 @@ fn failed(e: &ClientError, err: Out<'_>) -> std::io::Result<Exit> {
 }
 
 /// One operator call; the answer's JSON.
-fn call(
+pub(crate) fn call(
     operator: &Operator,
     method: &str,
     path: &str,
@@ -197,20 +207,65 @@ fn call(
     content_type: &str,
     err: Out<'_>,
 ) -> std::io::Result<Result<serde_json::Value, Exit>> {
+    Ok(call_raw(operator, method, path, body, content_type, err)?
+        .map(|reply| serde_json::from_slice(&reply.body).unwrap_or_default()))
+}
+
+/// One operator call; the whole reply. The token: `--token-file`, $HPL_TOKEN, or what
+/// `hpl login` kept for the server.
+pub(crate) fn call_raw(
+    operator: &Operator,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    content_type: &str,
+    err: Out<'_>,
+) -> std::io::Result<Result<hpl_agent::client::Reply, Exit>> {
     let Some(url) = server(operator, err)? else {
         return Ok(Err(Exit::Usage));
     };
-    let Some(token) = secret(operator.token_file.as_deref(), "HPL_TOKEN", None, err)? else {
-        return Ok(Err(Exit::Usage));
+    let stored = match (&operator.token_file, std::env::var("HPL_TOKEN")) {
+        (None, Err(_)) => crate::operators::stored_token(operator.config_dir.as_deref(), &url),
+        _ => None,
+    };
+    let token = match stored {
+        Some(t) => t,
+        None => match secret(operator.token_file.as_deref(), "HPL_TOKEN", None, err)? {
+            Some(t) => t,
+            None => {
+                writeln!(
+                    err,
+                    "       (or sign in with `hpl login --server {url} --tenant T`)"
+                )?;
+                return Ok(Err(Exit::Usage));
+            }
+        },
     };
     let client = Client::new(&url, Duration::from_secs(60));
     match client.operator(&token, method, path, body, content_type) {
+        Ok(reply) => Ok(Ok(reply)),
+        Err(e) => Ok(Err(failed(&e, err)?)),
+    }
+}
+
+/// One call with a given token (`hpl login` checking what it got).
+pub(crate) fn call_with(
+    url: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    content_type: &str,
+    err: Out<'_>,
+) -> std::io::Result<Result<serde_json::Value, Exit>> {
+    let client = Client::new(url, Duration::from_secs(60));
+    match client.operator(token, method, path, body, content_type) {
         Ok(reply) => Ok(Ok(serde_json::from_slice(&reply.body).unwrap_or_default())),
         Err(e) => Ok(Err(failed(&e, err)?)),
     }
 }
 
-fn print(
+pub(crate) fn print(
     format: Format,
     value: &serde_json::Value,
     human: impl FnOnce(&serde_json::Value) -> String,
@@ -238,10 +293,14 @@ pub fn publish(args: &PublishArgs, out: Out<'_>, err: Out<'_>) -> std::io::Resul
             return Ok(Exit::Usage);
         }
     };
+    let Some(tenant) = hpl_runtime::bundle::claimed_tenant(&bytes) else {
+        writeln!(err, "error: {} is not a bundle", args.bundle.display())?;
+        return Ok(Exit::Usage);
+    };
     let v = match call(
         &args.operator,
         "POST",
-        "/v1/releases",
+        &format!("/v1/tenants/{tenant}/releases"),
         Some(&bytes),
         "application/vnd.hpl.bundle",
         err,
@@ -378,9 +437,26 @@ pub fn ring(command: &RingCommand, out: Out<'_>, err: Out<'_>) -> std::io::Resul
                 }
                 s
             }
+            RingCommand::Promote { .. } => request_line(v),
             _ => format!("ring {}", ring_line(v)),
         },
         out,
+    )
+}
+
+/// A promotion request as one line.
+pub(crate) fn request_line(v: &serde_json::Value) -> String {
+    let approvals = v["votes"].as_array().map_or(0, |a| {
+        a.iter().filter(|x| x["decision"] == "approve").count()
+    });
+    format!(
+        "request {}: release {} onto {}: {} ({approvals} of {} approvals), requested by {}\n",
+        v["id"],
+        v["release"],
+        v["ring"].as_str().unwrap_or(""),
+        v["state"].as_str().unwrap_or(""),
+        v["required"],
+        v["requested_by"].as_str().unwrap_or("")
     )
 }
 

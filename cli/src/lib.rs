@@ -14,6 +14,7 @@ pub mod diff;
 pub mod exit;
 pub(crate) mod fleet;
 mod io;
+pub mod operators;
 pub mod report;
 pub mod test;
 pub mod why;
@@ -80,6 +81,20 @@ enum Command {
     Ring {
         #[command(subcommand)]
         command: control::RingCommand,
+    },
+    /// Sign in to a tenant's control plane through its identity provider (device flow); the
+    /// token is kept in ~/.config/hpl/credentials.json (0600) for `hpl ring`, `hpl publish`,
+    /// `hpl approvals` and `hpl audit`.
+    Login(operators::LoginArgs),
+    /// Promotion requests: list, approve, reject (four eyes: never your own).
+    Approvals {
+        #[command(subcommand)]
+        command: operators::ApprovalsCommand,
+    },
+    /// The tenant's audit trail: export as JSON lines, verify an export's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: operators::AuditCommand,
     },
     /// The device side of the control plane: enroll, sync.
     Agent {
@@ -176,6 +191,9 @@ where
         Command::Publish(args) => control::publish(args, out, err),
         Command::Ring { command } => control::ring(command, out, err),
         Command::Agent { command } => control::agent(command, out, err),
+        Command::Login(args) => operators::login(args, out, err),
+        Command::Approvals { command } => operators::approvals(command, out, err),
+        Command::Audit { command } => operators::audit(command, out, err),
     };
     result
         .unwrap_or_else(|e| {

@@ -22,6 +22,7 @@
 //!   shared with the compiler, so what it accepts is what the runtime evaluates.
 #![forbid(unsafe_code)]
 
+pub mod audit_chain;
 pub mod bundle;
 pub mod config;
 pub mod device;

@@ -70,11 +70,13 @@ impl Db {
             }
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Db {
+        let db = Db {
             pool,
             backend,
             url: given,
-        })
+        };
+        crate::audit::adopt_legacy(&db).await?;
+        Ok(db)
     }
 
     /// The URL it was connected with (another replica connects to the same).

@@ -11,10 +11,11 @@
 //! is a duplicate and changes nothing, so a retried batch never doubles; the answer is sent
 //! after the transaction commits, so an acknowledged item is stored.
 
+use crate::audit::Action;
 use crate::db::{get, Db};
 use crate::error::ServerError;
 use crate::membership::{self, Members};
-use crate::rings::{self, audit};
+use crate::rings;
 use crate::Principal;
 use hpl_runtime::load::hex;
 use hpl_runtime::protocol;
@@ -146,10 +147,7 @@ pub async fn enroll(
     check_serial(&request.serial)?;
     check_scopes(&request.scopes)?;
     let id = protocol::device_id(&public);
-    let who = Principal {
-        id: credential,
-        tenant: Some(tenant.clone()),
-    };
+    let who = Principal::system(&credential, &tenant);
     let mut tx = db.pool.begin().await?;
     let rules = ring_rules(&mut tx, &tenant).await?;
     let ring = membership::assign(
@@ -224,35 +222,29 @@ pub async fn enroll(
     .await
     .map_err(|_| ServerError::Conflict("the device enrolled meanwhile; try again".into()))?;
     let after = serde_json::json!({ "device": id, "serial": request.serial, "key": hex(&hpl_runtime::load::key_id(&public)), "ring": ring });
-    match &previous {
+    let (action, before) = match &previous {
         Some(row) => {
             let old: String = get(row, "id")?;
-            audit(
-                &mut tx,
-                now,
-                &who,
-                Some(&tenant),
-                "device.key_change",
-                &format!("device {}", request.serial),
+            (
+                Action::DeviceKeyChange,
                 Some(serde_json::json!({ "device": old })),
-                Some(after),
             )
-            .await?
         }
-        None => {
-            audit(
-                &mut tx,
-                now,
-                &who,
-                Some(&tenant),
-                "device.enroll",
-                &format!("device {}", request.serial),
-                None,
-                Some(after),
-            )
-            .await?
-        }
-    }
+        None => (Action::DeviceEnroll, None),
+    };
+    crate::audit::append(
+        &mut tx,
+        now,
+        crate::audit::Record {
+            actor: &who,
+            tenant: Some(&tenant),
+            action,
+            subject: &format!("device {}", request.serial),
+            before,
+            after: Some(after),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(Enrolled {
         device_id: id,
@@ -581,4 +573,48 @@ pub async fn watch_health(db: &Db, tenant: &str, ring: &str, now: i64) -> Result
         }
     }
     Ok(())
+}
+
+/// A device as operators see it: where it is and what it last reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub serial: String,
+    pub ring: String,
+    pub enrolled_at: i64,
+    pub last_seen: Option<i64>,
+    pub revoked: bool,
+    /// The newest record's summary (state, counts, bundle), if one arrived.
+    pub last_record: Option<serde_json::Value>,
+}
+
+/// The tenant's devices, by serial (at most `limit`, from `after` on).
+pub async fn list(
+    db: &Db,
+    tenant: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Listed>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.serial, d.ring, d.enrolled_at, d.last_seen, d.revoked_at, l.summary_json FROM devices d LEFT JOIN device_latest l ON l.tenant = d.tenant AND l.device_id = d.id WHERE d.tenant = $1 AND d.serial > $2 ORDER BY d.serial LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(after.unwrap_or("").to_string())
+    .bind(i64::from(limit.min(1000)))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let summary: Option<String> = get(r, "summary_json")?;
+            Ok(Listed {
+                id: get(r, "id")?,
+                serial: get(r, "serial")?,
+                ring: get(r, "ring")?,
+                enrolled_at: get(r, "enrolled_at")?,
+                last_seen: get(r, "last_seen")?,
+                revoked: get::<Option<i64>>(r, "revoked_at")?.is_some(),
+                last_record: summary.and_then(|s| serde_json::from_str(&s).ok()),
+            })
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@
 //! distribution key (docs/distribution.md): devices then install exactly what the manifest
 //! names, older or newer, and refuse any manifest they have seen superseded.
 
+use crate::audit::Action;
 use crate::auth;
 use crate::db::{get, Db};
 use crate::error::ServerError;
@@ -46,32 +47,6 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-#[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
-pub(crate) async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    now: i64,
-    actor: &Principal,
-    tenant: Option<&str>,
-    action: &str,
-    subject: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ServerError> {
-    sqlx::query(
-        "INSERT INTO audit (at, actor, tenant, action, subject, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now)
-    .bind(&actor.id)
-    .bind(tenant.map(str::to_string))
-    .bind(action)
-    .bind(subject)
-    .bind(before.map(|v| v.to_string()))
-    .bind(after.map(|v| v.to_string()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Creates the distribution key and the bootstrap owner credential. Once only.
 pub async fn init(db: &Db, now: i64) -> Result<Initialised, ServerError> {
     let existing = sqlx::query("SELECT key_id FROM server_keys WHERE role = 'distribution'")
@@ -98,20 +73,19 @@ pub async fn init(db: &Db, now: i64) -> Result<Initialised, ServerError> {
     .await
     .map_err(|_| ServerError::Conflict("the server is already initialised".into()))?;
     let (owner, token) = auth::issue(db, "owner", None, now).await?;
-    let principal = Principal {
-        id: owner,
-        tenant: None,
-    };
+    let principal = Principal::server_owner(owner);
     let mut tx = db.pool.begin().await?;
-    audit(
+    crate::audit::append(
         &mut tx,
         now,
-        &principal,
-        None,
-        "init",
-        "server",
-        None,
-        Some(serde_json::json!({ "distribution_key": id })),
+        crate::audit::Record {
+            actor: &principal,
+            tenant: None,
+            action: Action::Init,
+            subject: "server",
+            before: None,
+            after: Some(serde_json::json!({ "distribution_key": id })),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -131,11 +105,7 @@ pub async fn add_tenant(
     policy_key: &str,
     now: i64,
 ) -> Result<String, ServerError> {
-    if who.tenant.is_some() {
-        return Err(ServerError::Forbidden(
-            "only the server owner adds tenants".into(),
-        ));
-    }
+    crate::rbac::authorize(who, None, crate::rbac::Permission::ServerAdmin)?;
     let valid_name = !name.is_empty()
         && name.len() <= 64
         && name
@@ -181,15 +151,17 @@ pub async fn add_tenant(
         .execute(&mut *tx)
         .await?;
     }
-    audit(
+    crate::audit::append(
         &mut tx,
         now,
-        who,
-        Some(name),
-        "tenant.add",
-        name,
-        None,
-        Some(serde_json::json!({ "policy_key": id, "rings": DEFAULT_RINGS })),
+        crate::audit::Record {
+            actor: who,
+            tenant: Some(name),
+            action: Action::TenantAdd,
+            subject: name,
+            before: None,
+            after: Some(serde_json::json!({ "policy_key": id, "rings": DEFAULT_RINGS })),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -265,22 +237,15 @@ pub struct Release {
 pub async fn publish(
     db: &Db,
     who: &Principal,
+    tenant: &str,
     bytes: &[u8],
     now: i64,
 ) -> Result<Release, ServerError> {
-    let envelope_tenant = {
-        // The tenant is read from the content; trust comes from the tenant's keys below.
-        let (content, _, _) = hpl_runtime::load::open_envelope(bytes)
-            .map_err(|e| ServerError::Invalid(format!("not a bundle: {e}")))?;
-        // The content starts after the 10-byte envelope head (magic, format, length).
-        hpl_runtime::bundle::decode_content(content, 10)
-            .map_err(|e| ServerError::Invalid(format!("not a bundle: {e:?}")))?
-            .manifest
-            .tenant
-    };
-    if !who.may(&envelope_tenant) {
+    let envelope_tenant = hpl_runtime::bundle::claimed_tenant(bytes)
+        .ok_or_else(|| ServerError::Invalid("not a bundle".into()))?;
+    if envelope_tenant != tenant {
         return Err(ServerError::Forbidden(format!(
-            "this credential may not publish for tenant `{envelope_tenant}`"
+            "the bundle is tenant `{envelope_tenant}`'s, not `{tenant}`'s"
         )));
     }
     let keys = policy_keys(db, &envelope_tenant).await?;
@@ -326,15 +291,17 @@ pub async fn publish(
     .execute(&mut *tx)
     .await
     .map_err(|_| ServerError::Conflict(format!("the bundle {hash} is already published")))?;
-    audit(
+    crate::audit::append(
         &mut tx,
         now,
-        who,
-        Some(&envelope_tenant),
-        "release.publish",
-        &format!("release {version}"),
-        None,
-        Some(serde_json::json!({ "bundle_version": version, "bundle_hash": hash })),
+        crate::audit::Record {
+            actor: who,
+            tenant: Some(&envelope_tenant),
+            action: Action::ReleasePublish,
+            subject: &format!("release {version}"),
+            before: None,
+            after: Some(serde_json::json!({ "bundle_version": version, "bundle_hash": hash })),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -344,6 +311,26 @@ pub async fn publish(
         bundle_hash: hash,
         new: true,
     })
+}
+
+/// The tenant's releases, newest first (without their bytes).
+pub async fn releases(db: &Db, tenant: &str) -> Result<Vec<serde_json::Value>, ServerError> {
+    let rows = sqlx::query(
+        "SELECT bundle_version, bundle_hash, published_at, published_by FROM releases WHERE tenant = $1 ORDER BY bundle_version DESC",
+    )
+    .bind(tenant)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(serde_json::json!({
+                "bundle_version": get::<i64>(r, "bundle_version")?,
+                "bundle_hash": get::<String>(r, "bundle_hash")?,
+                "published_at": get::<i64>(r, "published_at")?,
+                "published_by": get::<String>(r, "published_by")?,
+            }))
+        })
+        .collect()
 }
 
 /// A ring as `hpl ring status` shows it.
@@ -432,7 +419,7 @@ async fn change(
     tenant: &str,
     before: &Ring,
     change: Change,
-    action: &str,
+    action: Action,
     why: Option<serde_json::Value>,
     now: i64,
 ) -> Result<Ring, ServerError> {
@@ -515,18 +502,20 @@ async fn change(
         .execute(&mut *tx)
         .await?;
     }
-    audit(
+    crate::audit::append(
         &mut tx,
         now,
-        who,
-        Some(tenant),
-        action,
-        &format!("ring {}", before.name),
-        Some(serde_json::to_value(before).unwrap_or_default()),
-        Some(match why {
-            Some(why) => serde_json::json!({ "ring": after, "why": why }),
-            None => serde_json::to_value(&after).unwrap_or_default(),
-        }),
+        crate::audit::Record {
+            actor: who,
+            tenant: Some(tenant),
+            action,
+            subject: &format!("ring {}", before.name),
+            before: Some(serde_json::to_value(before).unwrap_or_default()),
+            after: Some(match why {
+                Some(why) => serde_json::json!({ "ring": after, "why": why }),
+                None => serde_json::to_value(&after).unwrap_or_default(),
+            }),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -543,19 +532,11 @@ async fn released(db: &Db, tenant: &str, version: u64) -> Result<(), ServerError
         .ok_or_else(|| ServerError::NotFound(format!("release {version} is not published")))
 }
 
-/// The principal may act on the tenant.
-pub fn allowed(who: &Principal, tenant: &str) -> Result<(), ServerError> {
-    if who.may(tenant) {
-        Ok(())
-    } else {
-        Err(ServerError::Forbidden(format!(
-            "not allowed for tenant `{tenant}`"
-        )))
-    }
-}
-
 /// Puts `version` on `ring`: any published release on the first ring, on a later ring only
 /// the release the ring before it runs. Never into or out of a paused ring.
+///
+/// This applies a promotion at once: the API and the CLI reach it only through an approved
+/// request ([`crate::approvals`]), which calls [`promote_approved`].
 pub async fn promote(
     db: &Db,
     who: &Principal,
@@ -564,7 +545,28 @@ pub async fn promote(
     version: u64,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    allowed(who, tenant)?;
+    promote_approved(
+        db,
+        who,
+        tenant,
+        ring_name,
+        version,
+        serde_json::Value::Null,
+        now,
+    )
+    .await
+}
+
+/// [`promote`], recording `why` (the approved request) in the audit entry.
+pub(crate) async fn promote_approved(
+    db: &Db,
+    who: &Principal,
+    tenant: &str,
+    ring_name: &str,
+    version: u64,
+    why: serde_json::Value,
+    now: i64,
+) -> Result<Ring, ServerError> {
     released(db, tenant, version).await?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
@@ -620,11 +622,50 @@ pub async fn promote(
         tenant,
         target,
         Change::Release(version),
-        "ring.promote",
-        None,
+        Action::RingPromote,
+        Some(why).filter(|w| !w.is_null()),
         now,
     )
     .await
+}
+
+/// What a promotion needs of the rings whatever the health figures say: the target is not
+/// paused, and a later ring takes only what the ring before it runs, from a ring that is not
+/// paused. Checked when a promotion is requested (so nobody approves what cannot happen) and
+/// again when it is applied.
+pub async fn check_order(
+    db: &Db,
+    tenant: &str,
+    ring_name: &str,
+    version: u64,
+) -> Result<(), ServerError> {
+    let all = rings(db, tenant).await?;
+    let target = ring(&all, ring_name)?;
+    if target.paused {
+        return Err(ServerError::Conflict(format!(
+            "ring `{ring_name}` is paused"
+        )));
+    }
+    if let Some(previous) = all
+        .iter()
+        .filter(|r| r.position < target.position)
+        .max_by_key(|r| r.position)
+    {
+        if previous.release != Some(version) {
+            return Err(ServerError::Conflict(format!(
+                "release {version} does not run on `{}`, the ring before `{ring_name}` (it runs {})",
+                previous.name,
+                previous.release.map_or("nothing".to_string(), |v| format!("release {v}"))
+            )));
+        }
+        if previous.paused {
+            return Err(ServerError::Conflict(format!(
+                "ring `{}` is paused: nothing is promoted out of it",
+                previous.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The health gate pauses a ring whose figures passed a threshold; the audit entry's actor is
@@ -636,17 +677,14 @@ pub(crate) async fn auto_pause(
     figures: &Figures,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    let gate = Principal {
-        id: "health-gate".into(),
-        tenant: Some(tenant.to_string()),
-    };
+    let gate = Principal::system("health-gate", tenant);
     change(
         db,
         &gate,
         tenant,
         ring,
         Change::Paused(true),
-        "ring.auto_pause",
+        Action::RingAutoPause,
         Some(serde_json::to_value(figures).unwrap_or_default()),
         now,
     )
@@ -662,7 +700,6 @@ pub async fn set_members(
     members: Members,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    allowed(who, tenant)?;
     members.validate().map_err(ServerError::Invalid)?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
@@ -675,7 +712,7 @@ pub async fn set_members(
         tenant,
         target,
         Change::Members(members),
-        "ring.members",
+        Action::RingMembers,
         None,
         now,
     )
@@ -690,7 +727,6 @@ pub async fn set_thresholds(
     thresholds: &Thresholds,
     now: i64,
 ) -> Result<Thresholds, ServerError> {
-    allowed(who, tenant)?;
     thresholds.validate().map_err(ServerError::Invalid)?;
     let before = health::thresholds(db, tenant).await?;
     let mut tx = db.pool.begin().await?;
@@ -699,15 +735,17 @@ pub async fn set_thresholds(
         .bind(tenant)
         .execute(&mut *tx)
         .await?;
-    audit(
+    crate::audit::append(
         &mut tx,
         now,
-        who,
-        Some(tenant),
-        "tenant.health",
-        &format!("tenant {tenant}"),
-        Some(serde_json::to_value(&before).unwrap_or_default()),
-        Some(serde_json::to_value(thresholds).unwrap_or_default()),
+        crate::audit::Record {
+            actor: who,
+            tenant: Some(tenant),
+            action: Action::TenantHealth,
+            subject: &format!("tenant {tenant}"),
+            before: Some(serde_json::to_value(&before).unwrap_or_default()),
+            after: Some(serde_json::to_value(thresholds).unwrap_or_default()),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -723,13 +761,16 @@ pub async fn set_paused(
     paused: bool,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    allowed(who, tenant)?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
     if target.paused == paused {
         return Ok(target.clone());
     }
-    let action = if paused { "ring.pause" } else { "ring.resume" };
+    let action = if paused {
+        Action::RingPause
+    } else {
+        Action::RingResume
+    };
     change(
         db,
         who,
@@ -753,7 +794,6 @@ pub async fn rollback(
     version: u64,
     now: i64,
 ) -> Result<Ring, ServerError> {
-    allowed(who, tenant)?;
     released(db, tenant, version).await?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
@@ -772,7 +812,7 @@ pub async fn rollback(
         tenant,
         target,
         Change::Release(version),
-        "ring.rollback",
+        Action::RingRollback,
         None,
         now,
     )
@@ -838,37 +878,4 @@ pub async fn current_manifest(
     .await?
     .ok_or_else(|| ServerError::NotFound(format!("ring `{ring_name}` runs no release yet")))?;
     Ok((get(&row, "manifest_version")?, get(&row, "bytes")?))
-}
-
-/// One audit entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub tenant: Option<String>,
-    pub action: String,
-    pub subject: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
-pub async fn audit_trail(db: &Db) -> Result<Vec<AuditEntry>, ServerError> {
-    let rows = sqlx::query("SELECT id, at, actor, tenant, action, subject, before_json, after_json FROM audit ORDER BY id")
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditEntry {
-                id: get(r, "id")?,
-                at: get(r, "at")?,
-                actor: get(r, "actor")?,
-                tenant: get(r, "tenant")?,
-                action: get(r, "action")?,
-                subject: get(r, "subject")?,
-                before: get(r, "before_json")?,
-                after: get(r, "after_json")?,
-            })
-        })
-        .collect()
 }

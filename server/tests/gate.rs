@@ -57,8 +57,12 @@ async fn canary(db: &Db) -> (Principal, Vec<Device>) {
     rings::set_members(db, &owner, "acme", "canary", members, NOW)
         .await
         .unwrap();
-    rings::publish(db, &owner, &bundle(1), NOW).await.unwrap();
-    rings::publish(db, &owner, &bundle(2), NOW).await.unwrap();
+    rings::publish(db, &owner, "acme", &bundle(1), NOW)
+        .await
+        .unwrap();
+    rings::publish(db, &owner, "acme", &bundle(2), NOW)
+        .await
+        .unwrap();
     rings::promote(db, &owner, "acme", "canary", 1, NOW)
         .await
         .unwrap();
@@ -142,7 +146,7 @@ async fn remediation_failures_pause_the_ring_and_refuse_promotion_with_the_figur
             e.to_string(),
             "the health gate refuses release 1 out of `canary`: remediation failures 75.0 % (3 of 4 started) are above 20.0 % (the ring is paused)"
         );
-        let trail = rings::audit_trail(&db).await.unwrap();
+        let trail = hpl_server::audit::trail(&db).await.unwrap();
         let pauses: Vec<_> = trail
             .iter()
             .filter(|e| e.action == "ring.auto_pause")

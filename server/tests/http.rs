@@ -10,6 +10,8 @@ use hpl_compiler::lower::BuildOptions;
 use hpl_server::{rings, Db};
 use tower::ServiceExt;
 
+mod common;
+
 const NOW: i64 = 1_795_914_000;
 
 fn bundle(version: u64) -> Vec<u8> {
@@ -69,6 +71,13 @@ async fn call(
 /// A server on a fresh SQLite file with the tenant acme: the router, what `init` printed, and
 /// acme's enrollment token.
 async fn server(name: &str) -> (axum::Router, rings::Initialised, String) {
+    let (app, init, enrollment, _) = server_with_admin(name).await;
+    (app, init, enrollment)
+}
+
+/// [`server`], and an admin of acme signed in through acme's identity provider (the second
+/// pair of eyes for the owner's promotions).
+async fn server_with_admin(name: &str) -> (axum::Router, rings::Initialised, String, String) {
     let file = std::env::temp_dir().join(format!("hpl-server-{name}-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&file);
     let db = Db::connect(&format!("sqlite://{}", file.display()))
@@ -85,61 +94,114 @@ async fn server(name: &str) -> (axum::Router, rings::Initialised, String) {
     let enrollment = rings::add_tenant(&db, &owner, "acme", &key, NOW)
         .await
         .unwrap();
-    (hpl_server::http::router(db), init, enrollment)
+    let idp = common::idp::Provider::start("hpl-acme").await;
+    common::trust(&db, &owner, "acme", &idp).await;
+    let admin = idp.token("bob", &["hpl-admins"]);
+    (hpl_server::http::router(db), init, enrollment, admin)
+}
+
+/// Requests a promotion as `token` and approves it as `approver`: the approval's status and
+/// body.
+async fn promote(
+    app: &axum::Router,
+    token: &str,
+    approver: &str,
+    ring: &str,
+    release: u64,
+) -> (StatusCode, serde_json::Value) {
+    let (status, body, _) = call(
+        app,
+        "POST",
+        &format!("/v1/tenants/acme/rings/{ring}/promote"),
+        token,
+        format!("{{\"release\":{release}}}").into_bytes(),
+        None,
+    )
+    .await;
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if status != StatusCode::ACCEPTED {
+        return (status, value);
+    }
+    let (status, body, _) = call(
+        app,
+        "POST",
+        &format!("/v1/tenants/acme/approvals/{}/approve", value["id"]),
+        approver,
+        vec![],
+        None,
+    )
+    .await;
+    (status, serde_json::from_slice(&body).unwrap_or_default())
 }
 
 #[tokio::test]
 async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
-    let (app, init, enrollment) = server("http").await;
+    let (app, init, enrollment, admin) = server_with_admin("http").await;
     let token = init.owner_token.as_str();
 
     assert_eq!(
         call(&app, "GET", "/healthz", "", vec![], None).await.0,
         StatusCode::OK
     );
-    let (status, body, _) = call(&app, "POST", "/v1/releases", "", bundle(1), None).await;
+    let (status, body, _) = call(
+        &app,
+        "POST",
+        "/v1/tenants/acme/releases",
+        "",
+        bundle(1),
+        None,
+    )
+    .await;
     assert_eq!(
         status,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         "{}",
         String::from_utf8_lossy(&body)
     );
     assert_eq!(
-        call(&app, "POST", "/v1/releases", token, bundle(1), None)
-            .await
-            .0,
+        call(
+            &app,
+            "POST",
+            "/v1/tenants/acme/releases",
+            token,
+            bundle(1),
+            None
+        )
+        .await
+        .0,
         StatusCode::CREATED
     );
     assert_eq!(
-        call(&app, "POST", "/v1/releases", token, bundle(1), None)
-            .await
-            .0,
+        call(
+            &app,
+            "POST",
+            "/v1/tenants/acme/releases",
+            token,
+            bundle(1),
+            None
+        )
+        .await
+        .0,
         StatusCode::OK
     );
-    let (status, body, _) = call(&app, "POST", "/v1/releases", token, b"junk".to_vec(), None).await;
+    let (status, body, _) = call(
+        &app,
+        "POST",
+        "/v1/tenants/acme/releases",
+        token,
+        b"junk".to_vec(),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error["error"], "invalid");
 
-    let (status, _, _) = call(
-        &app,
-        "POST",
-        "/v1/tenants/acme/rings/canary/promote",
-        token,
-        br#"{"release":1}"#.to_vec(),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = call(
-        &app,
-        "POST",
-        "/v1/tenants/acme/rings/broad/promote",
-        token,
-        br#"{"release":1}"#.to_vec(),
-        None,
-    )
-    .await;
+    let (status, request) = promote(&app, token, &admin, "canary", 1).await;
+    assert_eq!(status, StatusCode::OK, "{request}");
+    assert_eq!(request["state"], "applied");
+    // Refused when asked: broad takes only what pilot runs.
+    let (status, _) = promote(&app, token, &admin, "broad", 1).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // An operator token is not a device's signature, and an enrollment token does not operate.
@@ -160,14 +222,35 @@ async fn operators_publish_and_promote_and_devices_read_manifests_with_etags() {
         )
         .await
         .0,
-        StatusCode::FORBIDDEN
+        StatusCode::UNAUTHORIZED
     );
     let (_, body, _) = call(&app, "GET", "/v1/tenants/acme/rings", token, vec![], None).await;
     let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status[0]["release"], 1);
     let (_, body, _) = call(&app, "GET", "/v1/audit", token, vec![], None).await;
     let trail: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(trail.as_array().unwrap().len(), 4, "{trail}");
+    // The server's own chain: init. Acme's has the rest.
+    assert_eq!(trail["entries"].as_array().unwrap().len(), 1, "{trail}");
+    let (_, body, _) = call(&app, "GET", "/v1/tenants/acme/audit", token, vec![], None).await;
+    let trail: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.add",
+            "tenant.sso",
+            "release.publish",
+            "approval.request",
+            "approval.approve",
+            "ring.promote"
+        ],
+        "{trail}"
+    );
     assert_eq!(
         call(
             &app,
@@ -198,25 +281,45 @@ async fn the_openapi_file_documents_the_routes_and_their_fields() {
         "the fallback is an empty 404"
     );
     let paths = spec["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 13);
+    // The documented operations are exactly the endpoint table, with its permissions.
+    let mut documented = Vec::new();
     for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            if method == "parameters" {
+                continue;
+            }
+            documented.push((
+                method.to_uppercase(),
+                path.clone(),
+                operation["x-hpl-permission"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    let mut table: Vec<_> = hpl_server::http::ENDPOINTS
+        .iter()
+        .map(|e| {
+            let permission = match e.access {
+                hpl_server::http::Access::Operator(p) => Some(p.as_str().to_string()),
+                _ => None,
+            };
+            (e.method.to_string(), e.path.to_string(), permission)
+        })
+        .collect();
+    documented.sort();
+    table.sort();
+    assert_eq!(documented, table);
+    for (method, path, _) in &table {
         let uri = path
             .replace("{tenant}", "acme")
             .replace("{ring}", "canary")
-            .replace("{op}", "pause")
+            .replace("{id}", "1")
             .replace("{version}", "1");
-        for method in ["get", "post", "put"] {
-            if item.get(method).is_none() {
-                continue;
-            }
-            let (status, body, _) =
-                call(&app, &method.to_uppercase(), &uri, "", vec![], None).await;
-            assert!(
-                !(status == StatusCode::NOT_FOUND && body.is_empty())
-                    && status != StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {path} is documented but not routed ({status})"
-            );
-        }
+        let (status, body, _) = call(&app, method, &uri, "", vec![], None).await;
+        assert!(
+            !(status == StatusCode::NOT_FOUND && body.is_empty())
+                && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not routed ({status})"
+        );
     }
     let (_, body, _) = call(
         &app,
@@ -322,18 +425,21 @@ fn record_of(serial: &str, version: u64) -> serde_json::Value {
 /// `(tenant, device, task_id, seq)` and a record claiming another device is refused.
 #[tokio::test]
 async fn devices_enroll_sign_every_request_and_upload_idempotently() {
-    let (app, init, enrollment) = server("devices").await;
+    let (app, init, enrollment, admin) = server_with_admin("devices").await;
     let token = init.owner_token.as_str();
-    call(&app, "POST", "/v1/releases", token, bundle(1), None).await;
     call(
         &app,
         "POST",
-        "/v1/tenants/acme/rings/canary/promote",
+        "/v1/tenants/acme/releases",
         token,
-        br#"{"release":1}"#.to_vec(),
+        bundle(1),
         None,
     )
     .await;
+    assert_eq!(
+        promote(&app, token, &admin, "canary", 1).await.0,
+        StatusCode::OK
+    );
     // Canary takes the device group `canary` (a new tenant's canary takes no one).
     let (status, body, _) = call(
         &app,
@@ -601,9 +707,9 @@ async fn devices_enroll_sign_every_request_and_upload_idempotently() {
         metrics["rings"][0]["releases"][0]["remediation"]["started"],
         1
     );
-    let (_, body, _) = call(&app, "GET", "/v1/audit", token, vec![], None).await;
+    let (_, body, _) = call(&app, "GET", "/v1/tenants/acme/audit", token, vec![], None).await;
     let trail: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let enrolls = trail
+    let enrolls = trail["entries"]
         .as_array()
         .unwrap()
         .iter()

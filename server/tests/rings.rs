@@ -51,10 +51,12 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
         rings::set_thresholds(&db, &owner, "acme", &lenient, NOW)
             .await
             .unwrap();
-        let r1 = rings::publish(&db, &owner, &bundle(1), NOW).await.unwrap();
+        let r1 = rings::publish(&db, &owner, "acme", &bundle(1), NOW)
+            .await
+            .unwrap();
         assert!(r1.new);
         assert!(
-            !rings::publish(&db, &owner, &bundle(1), NOW)
+            !rings::publish(&db, &owner, "acme", &bundle(1), NOW)
                 .await
                 .unwrap()
                 .new,
@@ -62,14 +64,14 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
         );
         let foreign = bundle_by(3, &SigningKey::from_bytes(&[6; 32]));
         assert_eq!(
-            rings::publish(&db, &owner, &foreign, NOW)
+            rings::publish(&db, &owner, "acme", &foreign, NOW)
                 .await
                 .unwrap_err()
                 .code(),
             "invalid"
         );
         assert_eq!(
-            rings::publish(&db, &owner, b"not a bundle", NOW)
+            rings::publish(&db, &owner, "acme", b"not a bundle", NOW)
                 .await
                 .unwrap_err()
                 .code(),
@@ -103,7 +105,9 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
             1
         );
 
-        rings::publish(&db, &owner, &bundle(2), NOW).await.unwrap();
+        rings::publish(&db, &owner, "acme", &bundle(2), NOW)
+            .await
+            .unwrap();
         rings::promote(&db, &owner, "acme", "canary", 2, NOW)
             .await
             .unwrap();
@@ -153,7 +157,7 @@ async fn releases_move_ring_by_ring_and_devices_follow_the_manifests() {
             (canary.release, canary.paused, canary.revision),
             (Some(1), true, 4)
         );
-        let trail = rings::audit_trail(&db).await.unwrap();
+        let trail = hpl_server::audit::trail(&db).await.unwrap();
         let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(
             actions,
@@ -194,14 +198,11 @@ async fn credentials_are_checked_and_scoped() {
         for wrong in [enrollment.as_str(), "hpl-owner-00", ""] {
             assert_eq!(
                 auth::authenticate(&db, wrong).await.unwrap_err().code(),
-                "forbidden",
+                "unauthorized",
                 "{wrong}"
             );
         }
-        let limited = Principal {
-            id: "x".into(),
-            tenant: Some("globex".into()),
-        };
+        let limited = Principal::operator("x", "globex", vec![hpl_server::rbac::Role::Owner]);
         assert_eq!(
             rings::add_tenant(&db, &limited, "initech", &public_text(&policy_key()), NOW)
                 .await
@@ -210,7 +211,7 @@ async fn credentials_are_checked_and_scoped() {
             "forbidden"
         );
         assert_eq!(
-            rings::publish(&db, &limited, &bundle(1), NOW)
+            rings::publish(&db, &limited, "globex", &bundle(1), NOW)
                 .await
                 .unwrap_err()
                 .code(),
@@ -240,7 +241,9 @@ async fn replicas_changing_one_ring_at_once_leave_one_consistent_result() {
     for db in databases("race").await {
         let (init, owner) = setup(&db).await;
         for v in 1..=4 {
-            rings::publish(&db, &owner, &bundle(v), NOW).await.unwrap();
+            rings::publish(&db, &owner, "acme", &bundle(v), NOW)
+                .await
+                .unwrap();
         }
         // Four replicas: each its own connection pool on the one database.
         let mut replicas = Vec::new();
@@ -267,7 +270,7 @@ async fn replicas_changing_one_ring_at_once_leave_one_consistent_result() {
         assert!(ok >= 1);
         let canary = rings::rings(&db, "acme").await.unwrap().remove(0);
         assert_eq!(canary.revision, ok);
-        let trail = rings::audit_trail(&db).await.unwrap();
+        let trail = hpl_server::audit::trail(&db).await.unwrap();
         assert_eq!(
             trail.iter().filter(|e| e.action == "ring.promote").count() as i64,
             ok

@@ -10,6 +10,8 @@
 //! On SQLite, and on PostgreSQL when `HPL_TEST_DATABASE_URL` is set (`.ci/run` sets it).
 
 mod common;
+#[path = "../../server/tests/common/idp.rs"]
+mod idp;
 use common::hpl;
 use ed25519_dalek::SigningKey;
 use hpl_agent::sync::ManifestOutcome;
@@ -342,7 +344,8 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
 
     // Release 1 on canary: canary's devices install it, the others have none yet.
     let v1 = bundle(1, false, dir);
-    rt.block_on(rings::publish(&db, &owner, &v1, at)).unwrap();
+    rt.block_on(rings::publish(&db, &owner, "acme", &v1, at))
+        .unwrap();
     rt.block_on(rings::promote(&db, &owner, "acme", "canary", 1, at))
         .unwrap();
     for d in &sims {
@@ -469,7 +472,8 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
     // A bad release on canary: its records turn non-compliant, the gate pauses canary as the
     // uploads arrive, and the promotion out of it is refused with the figures.
     let v3 = bundle(3, true, dir);
-    rt.block_on(rings::publish(&db, &owner, &v3, at)).unwrap();
+    rt.block_on(rings::publish(&db, &owner, "acme", &v3, at))
+        .unwrap();
     rt.block_on(rings::promote(&db, &owner, "acme", "canary", 3, at))
         .unwrap();
     let (bad_manifest, _) = rt.block_on(rings::current(&db, "acme", "canary")).unwrap();
@@ -492,7 +496,7 @@ fn e2e(rt: &tokio::runtime::Runtime, db: Db, dir: &Path, backend: &str) {
         status[0].paused,
         "{backend}: the gate paused canary: {figures:?}"
     );
-    let trail = rt.block_on(rings::audit_trail(&db)).unwrap();
+    let trail = rt.block_on(hpl_server::audit::trail(&db)).unwrap();
     let pause = trail
         .iter()
         .find(|e| e.action == "ring.auto_pause")
@@ -628,7 +632,7 @@ fn the_cli_publishes_promotes_enrolls_and_syncs() {
 
     let (code, _, err) = op(&["publish", &path("v1.hplb")], "wrong");
     assert_eq!(code, 1);
-    assert!(err.contains("forbidden"), "{err}");
+    assert!(err.contains("401 unauthorized"), "{err}");
     let (code, out, err) = op(&["publish", &path("v1.hplb")], "owner");
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -638,12 +642,107 @@ fn the_cli_publishes_promotes_enrolls_and_syncs() {
     let (code, out, _) = op(&["publish", &path("v1.hplb")], "owner");
     assert_eq!(code, 0);
     assert!(out.starts_with("already published: release 1"), "{out}");
+    // Acme's operators sign in with its identity provider; bob is an admin.
+    let provider = rt.block_on(idp::Provider::start("hpl-acme"));
+    provider.user("bob", &["hpl-admins"]);
+    let role_map = hpl_server::rbac::Role::ALL
+        .into_iter()
+        .map(|r| (format!("hpl-{r}s"), r))
+        .collect();
+    rt.block_on(hpl_server::oidc::set_sso(
+        &db,
+        &owner,
+        "acme",
+        &hpl_server::oidc::SsoConfig {
+            issuer: provider.issuer.clone(),
+            client_id: "hpl-acme".into(),
+            client_secret: None,
+            roles_claim: "groups".into(),
+            role_map,
+        },
+        at,
+    ))
+    .unwrap();
+    // `hpl login`: the device flow; bob approves it in "the browser" (the stub) meanwhile.
+    let config_dir = path("config");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approver = {
+        let (provider, done) = (provider.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                provider.approve_device("bob");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let (code, out, err) = hpl(&[
+        "login",
+        "--server",
+        &url,
+        "--tenant",
+        "acme",
+        "--config-dir",
+        &config_dir,
+    ]);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    approver.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("enter the code HPL-TEST"), "{err}");
+    assert!(
+        out.starts_with("signed in to acme as bob@example.com (admin); the token is kept in "),
+        "{out}"
+    );
+    let kept = Path::new(&config_dir).join("credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is the user's only");
+    }
+    // As bob from now on: the kept token, no token file.
+    let as_bob = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend([
+            "--server".into(),
+            url.clone(),
+            "--config-dir".into(),
+            config_dir.clone(),
+        ]);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        hpl(&refs)
+    };
+    let owner_id = owner.id.clone();
     let (code, out, err) = op(
         &["ring", "promote", "acme", "canary", "--release", "1"],
         "owner",
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "ring canary   release 1      revision 2\n");
+    assert_eq!(
+        out.replace(&owner_id, "[owner]"),
+        "request 1: release 1 onto canary: pending (0 of 1 approvals), requested by [owner]\n"
+    );
+    // The owner cannot approve their own request.
+    let (code, _, err) = op(&["approvals", "approve", "acme", "1"], "owner");
+    assert_eq!(code, 1);
+    assert!(err.contains("four eyes"), "{err}");
+    let (code, out, err) = as_bob(&["approvals", "list", "acme", "--state", "pending"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("request 1: release 1 onto canary: pending"),
+        "{out}"
+    );
+    let (code, out, err) = as_bob(&["approvals", "approve", "acme", "1", "--comment", "ok"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("request 1: release 1 onto canary: applied (1 of 1 approvals)"),
+        "{out}"
+    );
+    let (code, out, _) = op(&["ring", "status", "acme"], "owner");
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("canary   release 1      revision 2\n"),
+        "{out}"
+    );
 
     let device = path("device");
     let (code, out, err) = hpl(&[
@@ -689,16 +788,54 @@ fn the_cli_publishes_promotes_enrolls_and_syncs() {
     let shown = regex_free_hash(&shown);
     insta::assert_snapshot!("cli_sync", shown);
 
-    // The gate refuses pilot with one record, on the command line too.
-    let (code, _, err) = op(
+    // The gate refuses pilot with one record, on the command line too: the approval that
+    // would apply it says why, and the request is failed.
+    let (code, out, err) = op(
         &["ring", "promote", "acme", "pilot", "--release", "1"],
         "owner",
     );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("request 2: release 1 onto pilot: pending"),
+        "{out}"
+    );
+    let (code, _, err) = as_bob(&["approvals", "approve", "acme", "2"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("unhealthy") && err.contains("only 1 records from `canary` on release 1"),
         "{err}"
     );
+    let (_, out, _) = as_bob(&["approvals", "list", "acme", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["state"], "failed", "{listed}");
+
+    // The audit trail, exported by bob and verified offline; one changed byte is found.
+    let export = path("audit.jsonl");
+    let (code, _, err) = as_bob(&["audit", "export", "acme", "-o", &export]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("next cursor: a"), "{err}");
+    let (code, out, err) = hpl(&["audit", "verify", &export]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("chain acme: "), "{out}");
+    assert!(out.contains("entries verified, head "), "{out}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    // Bob's name changed everywhere in the line (OCSF fields and entry alike): the hash.
+    std::fs::write(&export, text.replace("oidc:acme:bob", "oidc:acme:eve")).unwrap();
+    let (code, out, _) = hpl(&["audit", "verify", &export]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BROKEN at entry ") && out.contains("was changed"),
+        "{out}"
+    );
+    // Only the OCSF field a SIEM reads: the line is not its entry's.
+    std::fs::write(
+        &export,
+        text.replacen("\"oidc:acme:bob\"", "\"oidc:acme:eve\"", 1),
+    )
+    .unwrap();
+    let (code, out, _) = hpl(&["audit", "verify", &export]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("OCSF fields are not its entry's"), "{out}");
     let (code, out, _) = op(&["ring", "health", "acme", "canary"], "owner");
     assert_eq!(code, 0);
     assert!(out.contains("1 records"), "{out}");

@@ -163,3 +163,11 @@ impl BundleContent {
         self.strings.get(idx as usize).map_or("", String::as_str)
     }
 }
+
+/// The tenant a bundle's manifest names, read without verifying anything: where to send it
+/// (`hpl publish`) — trust comes only from [`crate::load::load`] with the tenant's keys.
+pub fn claimed_tenant(bytes: &[u8]) -> Option<String> {
+    let (content, _, _) = crate::load::open_envelope(bytes).ok()?;
+    // The content starts after the 10-byte envelope head (magic, format, length).
+    decode_content(content, 10).ok().map(|c| c.manifest.tenant)
+}

@@ -1,9 +1,11 @@
-//! `hpl-server`: the control plane's administration commands on its database. (The HTTP API
-//! for devices and for `hpl publish` / `hpl ring` is the next part of issue 11.)
+//! `hpl-server`: the control plane — `serve` runs the HTTP API; the other commands administer
+//! its database directly, as the server owner (the bootstrap token) or a tenant API
+//! credential, held to the same permission matrix as the API (`rbac::authorize`).
 
 use clap::{Args, Parser, Subcommand};
+use hpl_server::rbac::{authorize, Permission as P, Role};
 use hpl_server::rings;
-use hpl_server::{auth, now, Db, Principal, ServerError};
+use hpl_server::{approvals, audit, auth, export, now, oidc, Db, Principal, ServerError};
 use std::path::PathBuf;
 
 /// The default database: a SQLite file in the current directory, created on first use.
@@ -67,10 +69,15 @@ enum Command {
         #[command(subcommand)]
         command: RingCommand,
     },
-    /// The audit trail, oldest first.
+    /// The audit trail: list, verify the hash chains, export as JSON lines.
     Audit {
-        #[command(flatten)]
-        token: Token,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Tenant API credentials (for CI), and revoking any credential.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Metrics per ring and release from what devices uploaded (the numbers `hpl report`
     /// gives for the same records).
@@ -100,6 +107,35 @@ enum TenantCommand {
         #[command(flatten)]
         token: Token,
     },
+    /// Sign-in for the tenant's operators: its OpenID Connect provider and which group is
+    /// which role.
+    Sso {
+        name: String,
+        /// The issuer URL exactly as its tokens carry it.
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        /// A file holding the client secret (confidential clients; the console's code exchange).
+        #[arg(long, value_name = "FILE")]
+        client_secret_file: Option<PathBuf>,
+        /// The claim listing the operator's groups.
+        #[arg(long, default_value = "groups")]
+        claim: String,
+        /// GROUP=ROLE (owner, admin, auditor, operator, viewer); repeat for each group.
+        #[arg(long = "role", value_name = "GROUP=ROLE")]
+        roles: Vec<String>,
+        #[command(flatten)]
+        token: Token,
+    },
+    /// Show or set how many approvals a promotion needs (1 to 5).
+    Approvals {
+        name: String,
+        #[arg(long)]
+        required: Option<u32>,
+        #[command(flatten)]
+        token: Token,
+    },
     /// Show or set the tenant's health gate thresholds (unset flags keep their value).
     Health {
         name: String,
@@ -124,6 +160,46 @@ enum TenantCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Entries oldest first: the server's own, or one tenant's.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        token: Token,
+    },
+    /// Prove every chain from its first entry to its head; exits 1 naming the first broken link.
+    Verify,
+    /// The tenant's audit entries and device events as OCSF-shaped JSON lines, from a cursor.
+    Export {
+        tenant: String,
+        /// Where a previous export ended (printed to stderr as `next cursor: …`).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        token: Token,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// A tenant API credential with one role (CI publishes with an `operator` one).
+    Issue {
+        tenant: String,
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        token: Token,
+    },
+    /// Revoke a credential by id (the bootstrap owner's too, once operators use SSO).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        token: Token,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum ReleaseCommand {
     /// Upload a signed bundle as a release (verified with the tenant's policy keys).
     Publish {
@@ -141,7 +217,8 @@ enum RingCommand {
         #[command(flatten)]
         token: Token,
     },
-    /// Put a release on a ring (the first ring, or the ring after the one running it).
+    /// Ask for a release to go onto a ring (the first ring, or the ring after the one running
+    /// it); it is applied when admins or owners other than you approve it.
     Promote {
         tenant: String,
         ring: String,
@@ -227,6 +304,9 @@ fn show<T: serde::Serialize>(format: Format, value: &T, human: impl FnOnce() -> 
 struct ConfigFile {
     database_url: Option<String>,
     listen: Option<String>,
+    /// Receivers of tenants' audit exports (at least once, from a cursor kept in the database).
+    #[serde(default)]
+    webhook: Vec<export::Webhook>,
 }
 
 fn config_file(cli: &Cli) -> Result<ConfigFile, ServerError> {
@@ -261,11 +341,21 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                 .await
                 .map_err(|e| ServerError::Invalid(format!("cannot listen on {listen}: {e}")))?;
             eprintln!("hpl-server: serving {url} on http://{listen}");
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            if !file.webhook.is_empty() {
+                tokio::spawn(export::run(
+                    db.clone(),
+                    file.webhook.clone(),
+                    std::time::Duration::from_secs(5),
+                    stop.clone(),
+                ));
+            }
             hpl_server::http::serve(listener, db, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
             .map_err(|e| ServerError::Invalid(format!("the server stopped: {e}")))?;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Command::Init => {
             let init = rings::init(&db, now()).await?;
@@ -296,7 +386,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             command: ReleaseCommand::Publish { bundle, token },
         } => {
             let who = principal(&db, &token).await?;
-            let r = rings::publish(&db, &who, &read(&bundle)?, now()).await?;
+            let bytes = read(&bundle)?;
+            let tenant = hpl_runtime::bundle::claimed_tenant(&bytes).ok_or_else(|| {
+                ServerError::Invalid(format!("{} is not a bundle", bundle.display()))
+            })?;
+            authorize(&who, Some(&tenant), P::Publish)?;
+            let r = rings::publish(&db, &who, &tenant, &bytes, now()).await?;
             show(format, &r, || {
                 format!(
                     "{} release {} of {} ({})\n",
@@ -315,7 +410,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             let ring = match command {
                 RingCommand::Status { tenant, token } => {
                     let who = principal(&db, &token).await?;
-                    rings::allowed(&who, &tenant)?;
+                    authorize(&who, Some(&tenant), P::ViewRollout)?;
                     let all = rings::rings(&db, &tenant).await?;
                     show(format, &all, || {
                         all.iter()
@@ -342,7 +437,11 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
-                    rings::promote(&db, &who, &tenant, &ring, release, now()).await?
+                    authorize(&who, Some(&tenant), P::RequestPromotion)?;
+                    let r = approvals::request_promotion(&db, &who, &tenant, &ring, release, now())
+                        .await?;
+                    show(format, &r, || request_text(&r));
+                    return Ok(());
                 }
                 RingCommand::Pause {
                     tenant,
@@ -350,6 +449,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
+                    authorize(&who, Some(&tenant), P::Emergency)?;
                     rings::set_paused(&db, &who, &tenant, &ring, true, now()).await?
                 }
                 RingCommand::Resume {
@@ -358,6 +458,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
+                    authorize(&who, Some(&tenant), P::Emergency)?;
                     rings::set_paused(&db, &who, &tenant, &ring, false, now()).await?
                 }
                 RingCommand::Members {
@@ -370,6 +471,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
+                    authorize(&who, Some(&tenant), P::Configure)?;
                     let members = hpl_server::membership::Members {
                         device_groups,
                         scopes,
@@ -384,7 +486,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
-                    rings::allowed(&who, &tenant)?;
+                    authorize(&who, Some(&tenant), P::ViewRollout)?;
                     let f = rings::health(&db, &tenant, &ring).await?;
                     show(format, &f, || health_text(&f));
                     return Ok(());
@@ -396,6 +498,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     token,
                 } => {
                     let who = principal(&db, &token).await?;
+                    authorize(&who, Some(&tenant), P::Emergency)?;
                     rings::rollback(&db, &who, &tenant, &ring, release, now()).await?
                 }
             };
@@ -424,7 +527,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                 },
         } => {
             let who = principal(&db, &token).await?;
-            rings::allowed(&who, &name)?;
+            authorize(&who, Some(&name), P::Configure)?;
             let mut t = hpl_server::health::thresholds(&db, &name).await?;
             let before = t.clone();
             t.window = window.unwrap_or(t.window);
@@ -458,7 +561,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                 },
         } => {
             let who = principal(&db, &token).await?;
-            rings::allowed(&who, &name)?;
+            authorize(&who, Some(&name), P::Configure)?;
             let config = rings::mdm_config(&db, &name, &device_groups).await?;
             println!(
                 "{}",
@@ -467,36 +570,236 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
         }
         Command::Report { tenant, token } => {
             let who = principal(&db, &token).await?;
-            rings::allowed(&who, &tenant)?;
+            authorize(&who, Some(&tenant), P::ViewRollout)?;
             let m = hpl_server::metrics::tenant(&db, &tenant).await?;
             show(format, &m, || report_text(&m));
         }
-        Command::Audit { token } => {
+        Command::Audit {
+            command: AuditCommand::List { tenant, token },
+        } => {
             let who = principal(&db, &token).await?;
-            let trail: Vec<_> = rings::audit_trail(&db)
-                .await?
-                .into_iter()
-                .filter(|e| e.tenant.as_deref().is_none_or(|t| who.may(t)))
-                .collect();
-            show(format, &trail, || {
-                trail
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{:>5} {} {:<16} {:<14} {} by {}\n",
-                            e.id,
-                            hpl_runtime::eval::timestamp(e.at),
-                            e.action,
-                            e.tenant.as_deref().unwrap_or("-"),
-                            e.subject,
-                            e.actor
-                        )
-                    })
-                    .collect()
+            match &tenant {
+                Some(t) => authorize(&who, Some(t), P::ViewAudit)?,
+                None => authorize(&who, None, P::ServerAdmin)?,
+            }
+            let chain = tenant.unwrap_or_default();
+            let mut all = Vec::new();
+            loop {
+                let filter = audit::Filter {
+                    after: all.last().map(|e: &audit::AuditEntry| e.seq),
+                    ..audit::Filter::default()
+                };
+                let page = audit::entries(&db, &chain, &filter).await?;
+                if page.is_empty() {
+                    break;
+                }
+                all.extend(page);
+            }
+            show(format, &all, || all.iter().map(audit_text).collect());
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            // The database file is the authority here: whoever can open it can read it.
+            let mut results = Vec::new();
+            for chain in audit::chains(&db).await? {
+                results.push(audit::verify(&db, &chain).await?);
+            }
+            let broken: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            let value = serde_json::json!({
+                "verified": results.iter().filter_map(|r| r.as_ref().ok()).collect::<Vec<_>>(),
+                "broken": broken,
+            });
+            show(format, &value, || {
+                let mut out = String::new();
+                for r in &results {
+                    match r {
+                        Ok(v) => out.push_str(&format!(
+                            "chain {}: {} entries verified, head {}\n",
+                            chain_name(&v.chain),
+                            v.entries,
+                            v.head
+                        )),
+                        Err(b) => out.push_str(&format!(
+                            "chain {}: BROKEN at entry {}: {}\n",
+                            chain_name(&b.chain),
+                            b.seq,
+                            b.reason
+                        )),
+                    }
+                }
+                out
+            });
+            if !broken.is_empty() {
+                return Err(ServerError::Conflict(format!(
+                    "the audit trail is broken in {} chain(s); the first broken link of `{}` is entry {}",
+                    broken.len(),
+                    chain_name(&broken[0].chain),
+                    broken[0].seq
+                )));
+            }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    tenant,
+                    cursor,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            authorize(&who, Some(&tenant), P::ViewAudit)?;
+            let mut at = export::Cursor::parse(cursor.as_deref().unwrap_or(""))?;
+            loop {
+                let page = export::page(&db, &tenant, at, audit::MAX_PAGE).await?;
+                if page.lines.is_empty() {
+                    break;
+                }
+                print!("{}", page.body());
+                at = page.next;
+            }
+            eprintln!("next cursor: {at}");
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Sso {
+                    name,
+                    issuer,
+                    client_id,
+                    client_secret_file,
+                    claim,
+                    roles,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            authorize(&who, Some(&name), P::ManageAccess)?;
+            let mut role_map = std::collections::BTreeMap::new();
+            for pair in &roles {
+                let (group, role) = pair
+                    .split_once('=')
+                    .ok_or_else(|| ServerError::Invalid(format!("`{pair}` is not GROUP=ROLE")))?;
+                let role = Role::parse(role).ok_or_else(|| {
+                    ServerError::Invalid(format!(
+                        "`{role}` is not a role (owner, admin, auditor, operator, viewer)"
+                    ))
+                })?;
+                role_map.insert(group.to_string(), role);
+            }
+            let client_secret = match &client_secret_file {
+                Some(f) => Some(String::from_utf8_lossy(&read(f)?).trim().to_string()),
+                None => None,
+            };
+            let config = oidc::SsoConfig {
+                issuer,
+                client_id,
+                client_secret,
+                roles_claim: claim,
+                role_map,
+            };
+            let c = oidc::set_sso(&db, &who, &name, &config, now()).await?;
+            show(format, &c, || {
+                format!(
+                    "tenant {name} signs in with {} (client {}); roles from `{}`: {}\n",
+                    c.issuer,
+                    c.client_id,
+                    c.roles_claim,
+                    c.role_map
+                        .iter()
+                        .map(|(g, r)| format!("{g} = {r}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Approvals {
+                    name,
+                    required,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            let n = match required {
+                Some(n) => {
+                    authorize(&who, Some(&name), P::ManageAccess)?;
+                    approvals::set_required(&db, &who, &name, n, now()).await?
+                }
+                None => {
+                    authorize(&who, Some(&name), P::ViewRollout)?;
+                    approvals::required(&db, &name).await?
+                }
+            };
+            let value = serde_json::json!({ "tenant": name, "approvals_required": n });
+            show(format, &value, || {
+                format!("promotions in {name} need {n} approval(s) by admins or owners other than the requester\n")
+            });
+        }
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    tenant,
+                    role,
+                    token,
+                },
+        } => {
+            let who = principal(&db, &token).await?;
+            authorize(&who, Some(&tenant), P::ManageAccess)?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| ServerError::Invalid(format!("`{role}` is not a role")))?;
+            let (id, secret) = auth::issue_api(&db, &who, &tenant, role, now()).await?;
+            let value =
+                serde_json::json!({ "id": id, "tenant": tenant, "role": role, "token": secret });
+            show(format, &value, || {
+                format!("credential {id} ({role} of {tenant}); its token (shown once):\n{secret}\n")
+            });
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { id, token },
+        } => {
+            let who = principal(&db, &token).await?;
+            authorize(&who, None, P::ServerAdmin)?;
+            auth::revoke(&db, &who, None, &id, now()).await?;
+            show(format, &serde_json::json!({ "revoked": id }), || {
+                format!("revoked {id}\n")
             });
         }
     }
     Ok(())
+}
+
+fn chain_name(chain: &str) -> &str {
+    if chain.is_empty() {
+        "(server)"
+    } else {
+        chain
+    }
+}
+
+fn audit_text(e: &audit::AuditEntry) -> String {
+    format!(
+        "{:>5} {} {:<18} {} by {}{}\n",
+        e.seq,
+        hpl_runtime::eval::timestamp(e.at),
+        e.action,
+        e.subject,
+        e.actor,
+        if e.emergency { " [emergency]" } else { "" }
+    )
+}
+
+fn request_text(r: &approvals::Request) -> String {
+    format!(
+        "request {}: release {} onto {} — {} ({} of {} approvals), requested by {}\n",
+        r.id,
+        r.release,
+        r.ring,
+        r.state.as_str(),
+        r.approvals(),
+        r.required,
+        r.requested_by
+    )
 }
 
 fn health_text(f: &hpl_server::health::Figures) -> String {

@@ -2,6 +2,8 @@
 //! fresh database of each backend available.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use ed25519_dalek::SigningKey;
 use hpl_compiler::build::build_bundle;
 use hpl_compiler::check::CheckOptions;
@@ -142,4 +144,24 @@ pub fn record(template: &str, serial: &str, bundle: &[u8]) -> serde_json::Value 
     let inv = hpl_runtime::inventory::Inventory::from_json(&json).unwrap();
     let r = hpl_runtime::device::Device::with_bundle(b, None).evaluate(&inv, NOW);
     serde_json::to_value(r).unwrap()
+}
+
+/// Acme's operators sign in through `idp`: the groups hpl-owners, hpl-admins, hpl-auditors,
+/// hpl-operators and hpl-viewers are the five roles.
+pub async fn trust(db: &Db, owner: &Principal, tenant: &str, idp: &idp::Provider) {
+    use hpl_server::rbac::Role;
+    let role_map = Role::ALL
+        .into_iter()
+        .map(|r| (format!("hpl-{r}s"), r))
+        .collect();
+    let config = hpl_server::oidc::SsoConfig {
+        issuer: idp.issuer.clone(),
+        client_id: idp.client_id.clone(),
+        client_secret: None,
+        roles_claim: "groups".into(),
+        role_map,
+    };
+    hpl_server::oidc::set_sso(db, owner, tenant, &config, NOW)
+        .await
+        .unwrap();
 }
