@@ -699,7 +699,81 @@ async fn an_entry_changed_in_the_database_file_is_found_by_verify() {
     let broken = audit::verify(&db, "acme").await.unwrap().unwrap_err();
     assert_eq!(broken.seq, 4, "{broken:?}");
     assert!(broken.reason.contains("changed"), "{broken:?}");
+    drop(db);
+    // The command an operator runs says the same, and fails.
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_hpl-server"))
+        .args(["--database-url", &url, "audit", "verify"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert_eq!(run.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("chain acme: BROKEN at entry 4: its fields do not give its hash"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("chain (server): 1 entries verified"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the first broken link of `acme` is entry 4"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_file(&file);
+}
+
+/// Once people sign in, the bootstrap token can go: revoked, it is refused everywhere.
+#[tokio::test]
+async fn the_bootstrap_token_can_be_revoked() {
+    for db in databases("revoke").await {
+        let w = world(db).await;
+        let (api_id, api) = auth::issue_api(&w.db, &w.owner, "acme", Role::Operator, NOW)
+            .await
+            .unwrap();
+        auth::revoke(&w.db, &w.owner, Some("acme"), &api_id, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            auth::authenticate(&w.db, &api).await.unwrap_err().code(),
+            "unauthorized"
+        );
+        // Another tenant's credential is not found through this tenant.
+        let (g_id, _) = auth::issue_api(&w.db, &w.owner, "globex", Role::Viewer, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            auth::revoke(&w.db, &w.owner, Some("acme"), &g_id, NOW)
+                .await
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        auth::revoke(&w.db, &w.owner, None, &w.owner.id, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            auth::authenticate(&w.db, &w.owner_token)
+                .await
+                .unwrap_err()
+                .code(),
+            "unauthorized"
+        );
+        let revocations: Vec<_> = audit::trail(&w.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "credential.revoke")
+            .collect();
+        assert_eq!(revocations.len(), 2);
+        let bootstrap = revocations
+            .iter()
+            .find(|e| e.subject.contains(&w.owner.id))
+            .unwrap();
+        assert_eq!(bootstrap.chain, "", "the bootstrap's is the server's entry");
+    }
 }
 
 /// A receiver that is down for a while gets every entry once it is back, and the export

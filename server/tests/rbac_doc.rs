@@ -40,7 +40,9 @@ fn the_documented_endpoints_are_the_routed_ones_with_their_permissions() {
     let text = doc();
     let mut documented: Vec<(String, String)> = text
         .lines()
-        .filter(|l| l.starts_with("| `GET ") || l.starts_with("| `P") || l.starts_with("| `DELETE "))
+        .filter(|l| {
+            l.starts_with("| `GET ") || l.starts_with("| `P") || l.starts_with("| `DELETE ")
+        })
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
             (cells[0].trim_matches('`').to_string(), cells[1].to_string())
