@@ -27,9 +27,10 @@ use std::sync::Arc;
 /// The port `hpl-server serve` listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 8470;
 
-impl IntoResponse for ServerError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ServerError {
+    /// The HTTP status the error's code implies.
+    pub fn status(&self) -> StatusCode {
+        match self {
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Conflict(_) => StatusCode::CONFLICT,
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -37,7 +38,13 @@ impl IntoResponse for ServerError {
             ServerError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServerError::Unhealthy(_) => StatusCode::CONFLICT,
             ServerError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
         // Database errors are not shown to clients (they may name tables or values).
         let message = match &self {
             ServerError::Db(e) => {
@@ -82,6 +89,8 @@ use crate::now;
 pub struct App {
     pub db: Db,
     pub verifier: Arc<Verifier>,
+    /// Where browsers reach the console (its sign-in redirect comes back there).
+    pub console: Arc<crate::console::Settings>,
 }
 
 impl App {
@@ -89,6 +98,7 @@ impl App {
         App {
             db,
             verifier: Arc::new(Verifier::default()),
+            console: Arc::new(crate::console::Settings::default()),
         }
     }
 }
@@ -391,6 +401,7 @@ pub fn router_for(app: App) -> Router {
             delete(revoke_credential),
         )
         .route_layer(middleware::from_fn_with_state(app.clone(), guard))
+        .merge(crate::console::routes(app.clone()))
         .with_state(app)
 }
 

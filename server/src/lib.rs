@@ -11,6 +11,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod db;
 pub mod devices;
 pub mod error;
@@ -30,7 +31,7 @@ pub use error::ServerError;
 /// signed-in operator), the tenant it is limited to (`None`: the server owner, every tenant)
 /// and its roles there. Every mutation takes one and writes its id to the audit trail;
 /// [`rbac::authorize`] decides what it may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub id: String,
     pub tenant: Option<String>,

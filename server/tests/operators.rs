@@ -235,8 +235,8 @@ async fn the_permission_matrix_is_enforced_on_every_endpoint_for_every_role() {
     for db in databases("matrix").await {
         let w = world(db).await;
         let app = hpl_server::http::router_for(App {
-            db: w.db.clone(),
             verifier: w.verifier.clone(),
+            ..App::new(w.db.clone())
         });
         let (_, api_viewer) = auth::issue_api(&w.db, &w.owner, "acme", Role::Viewer, NOW)
             .await
@@ -364,8 +364,8 @@ async fn no_endpoint_shows_one_tenant_another_tenants_rows() {
     for db in databases("isolation").await {
         let w = world(db).await;
         let app = hpl_server::http::router_for(App {
-            db: w.db.clone(),
             verifier: w.verifier.clone(),
+            ..App::new(w.db.clone())
         });
         // Globex gets data of every kind: a request, audit entries, an operator, a credential.
         let gina = w.globex.token("gina", &["hpl-owners"]);

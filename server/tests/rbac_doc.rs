@@ -43,6 +43,7 @@ fn the_documented_endpoints_are_the_routed_ones_with_their_permissions() {
         .filter(|l| {
             l.starts_with("| `GET ") || l.starts_with("| `P") || l.starts_with("| `DELETE ")
         })
+        .filter(|l| !l.contains(" /console"))
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
             (cells[0].trim_matches('`').to_string(), cells[1].to_string())
@@ -58,6 +59,29 @@ fn the_documented_endpoints_are_the_routed_ones_with_their_permissions() {
                 Access::Public => "anyone".into(),
             };
             (format!("{} {}", e.method, e.path), needs)
+        })
+        .collect();
+    documented.sort();
+    table.sort();
+    assert_eq!(documented, table);
+}
+
+#[test]
+fn the_documented_console_pages_are_the_guarded_ones() {
+    let text = doc();
+    let mut documented: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| l.starts_with("| `") && l.contains(" /console"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].trim_matches('`').to_string(), cells[1].to_string())
+        })
+        .collect();
+    let mut table: Vec<(String, String)> = hpl_server::console::PAGES
+        .iter()
+        .map(|p| {
+            let needs = p.needs.map_or("anyone".to_string(), |p| format!("`{p}`"));
+            (format!("{} {}", p.method, p.path), needs)
         })
         .collect();
     documented.sort();

@@ -304,6 +304,9 @@ fn show<T: serde::Serialize>(format: Format, value: &T, human: impl FnOnce() -> 
 struct ConfigFile {
     database_url: Option<String>,
     listen: Option<String>,
+    /// Where browsers reach this server (the console's sign-in comes back to
+    /// `<public_url>/console/callback`); default http://<listen>.
+    public_url: Option<String>,
     /// Receivers of tenants' audit exports (at least once, from a cursor kept in the database).
     #[serde(default)]
     webhook: Vec<export::Webhook>,
@@ -350,7 +353,16 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     stop.clone(),
                 ));
             }
-            hpl_server::http::serve(listener, db, async {
+            let mut app = hpl_server::http::App::new(db);
+            app.console = std::sync::Arc::new(hpl_server::console::Settings {
+                public_url: file
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{listen}"))
+                    .trim_end_matches('/')
+                    .to_string(),
+            });
+            hpl_server::http::serve_app(listener, app, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
