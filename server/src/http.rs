@@ -304,10 +304,7 @@ async fn guard(
         Access::Authenticated => None,
         Access::Operator(p) => Some(p),
     };
-    let tenant = params
-        .iter()
-        .find(|(k, _)| *k == "tenant")
-        .map(|(_, v)| v.to_string());
+    let tenant = path_tenant(&params);
     // Owned: the request body is not `Sync`, so nothing borrowed from it may cross an await.
     let token = bearer(request.headers()).map(str::to_string);
     let who = async {
@@ -325,6 +322,14 @@ async fn guard(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The route's `{tenant}`, which the guards authorize against.
+pub(crate) fn path_tenant(params: &RawPathParams) -> Option<String> {
+    params
+        .iter()
+        .find(|(k, _)| *k == "tenant")
+        .map(|(_, v)| v.to_string())
 }
 
 /// Serves the API on `listener` until `shutdown` completes (then lets requests in flight end).

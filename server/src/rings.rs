@@ -570,23 +570,7 @@ pub(crate) async fn promote_approved(
     released(db, tenant, version).await?;
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
-    if target.paused {
-        return Err(ServerError::Conflict(format!(
-            "ring `{ring_name}` is paused"
-        )));
-    }
-    if let Some(previous) = all
-        .iter()
-        .filter(|r| r.position < target.position)
-        .max_by_key(|r| r.position)
-    {
-        if previous.release != Some(version) {
-            return Err(ServerError::Conflict(format!(
-                "release {version} does not run on `{}`, the ring before `{ring_name}` (it runs {})",
-                previous.name,
-                previous.release.map_or("nothing".to_string(), |v| format!("release {v}"))
-            )));
-        }
+    if let Some(previous) = order(&all, target, version)? {
         if target.release != Some(version) {
             let figures = health::figures(
                 db,
@@ -606,12 +590,7 @@ pub(crate) async fn promote_approved(
                 return Err(ServerError::Unhealthy(Box::new(figures)));
             }
         }
-        if previous.paused {
-            return Err(ServerError::Conflict(format!(
-                "ring `{}` is paused: nothing is promoted out of it",
-                previous.name
-            )));
-        }
+        not_paused(previous)?;
     }
     if target.release == Some(version) {
         return Ok(target.clone());
@@ -629,10 +608,53 @@ pub(crate) async fn promote_approved(
     .await
 }
 
-/// What a promotion needs of the rings whatever the health figures say: the target is not
-/// paused, and a later ring takes only what the ring before it runs, from a ring that is not
-/// paused. Checked when a promotion is requested (so nobody approves what cannot happen) and
-/// again when it is applied.
+/// The ring order, whatever the health figures say: the target is not paused, and a later
+/// ring takes only what the ring before it runs. Returns the ring before, if any (the gate's
+/// ring; whether it is paused is checked after the gate, which may pause it).
+fn order<'a>(
+    all: &'a [Ring],
+    target: &Ring,
+    version: u64,
+) -> Result<Option<&'a Ring>, ServerError> {
+    if target.paused {
+        return Err(ServerError::Conflict(format!(
+            "ring `{}` is paused",
+            target.name
+        )));
+    }
+    let previous = all
+        .iter()
+        .filter(|r| r.position < target.position)
+        .max_by_key(|r| r.position);
+    if let Some(previous) = previous {
+        if previous.release != Some(version) {
+            return Err(ServerError::Conflict(format!(
+                "release {version} does not run on `{}`, the ring before `{}` (it runs {})",
+                previous.name,
+                target.name,
+                previous
+                    .release
+                    .map_or("nothing".to_string(), |v| format!("release {v}"))
+            )));
+        }
+    }
+    Ok(previous)
+}
+
+/// Nothing is promoted out of a paused ring.
+fn not_paused(previous: &Ring) -> Result<(), ServerError> {
+    if previous.paused {
+        return Err(ServerError::Conflict(format!(
+            "ring `{}` is paused: nothing is promoted out of it",
+            previous.name
+        )));
+    }
+    Ok(())
+}
+
+/// What a promotion needs of the rings whatever the health figures say ([`order`], and the
+/// ring before not paused). Checked when a promotion is requested, so nobody approves what
+/// cannot happen; [`promote`] checks it all again when it is applied.
 pub async fn check_order(
     db: &Db,
     tenant: &str,
@@ -641,31 +663,10 @@ pub async fn check_order(
 ) -> Result<(), ServerError> {
     let all = rings(db, tenant).await?;
     let target = ring(&all, ring_name)?;
-    if target.paused {
-        return Err(ServerError::Conflict(format!(
-            "ring `{ring_name}` is paused"
-        )));
+    match order(&all, target, version)? {
+        Some(previous) => not_paused(previous),
+        None => Ok(()),
     }
-    if let Some(previous) = all
-        .iter()
-        .filter(|r| r.position < target.position)
-        .max_by_key(|r| r.position)
-    {
-        if previous.release != Some(version) {
-            return Err(ServerError::Conflict(format!(
-                "release {version} does not run on `{}`, the ring before `{ring_name}` (it runs {})",
-                previous.name,
-                previous.release.map_or("nothing".to_string(), |v| format!("release {v}"))
-            )));
-        }
-        if previous.paused {
-            return Err(ServerError::Conflict(format!(
-                "ring `{}` is paused: nothing is promoted out of it",
-                previous.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The health gate pauses a ring whose figures passed a threshold; the audit entry's actor is

@@ -178,11 +178,7 @@ async fn guard(
     let Some(needed) = entry.needs else {
         return harden(next.run(request).await);
     };
-    let tenant = params
-        .iter()
-        .find(|(k, _)| *k == "tenant")
-        .map(|(_, v)| v.to_string())
-        .unwrap_or_default();
+    let tenant = crate::http::path_tenant(&params).unwrap_or_default();
     let now = crate::now();
     let found = match cookie_value(&request) {
         Some(c) => session(&app.db, &c, now).await,
