@@ -196,6 +196,44 @@ async fn tokens_are_verified_against_the_tenants_provider_and_every_forgery_is_r
     }
 }
 
+/// The algorithms providers use: RS256 (most), ES256, EdDSA — each verifies with its own key
+/// and with nothing else.
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_and_a_key_of_another_algorithm_does_not() {
+    for db in databases("algorithms").await {
+        let w = world(db).await;
+        let rsa = w.acme.publish(idp::rsa_key("rsa-1"));
+        let ec = w.acme.publish(idp::p256_key("ec-1"));
+        let claims = w.acme.claims("alice", &["hpl-viewers"]);
+        for key in [&rsa, &ec] {
+            let id = w
+                .verifier
+                .verify(&w.db, &w.acme.sign(&claims, key), None)
+                .await
+                .unwrap_or_else(|e| panic!("{:?}: {e}", key.alg));
+            assert_eq!(id.roles, vec![Role::Viewer]);
+        }
+        // An RSA key that was never published, under the published RSA key's kid.
+        let mut stranger = idp::rsa_key("rsa-1");
+        stranger.kid = "rsa-1".into();
+        let e = w
+            .verifier
+            .verify(&w.db, &w.acme.sign(&claims, &stranger), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "unauthorized", "{e}");
+        // An ES256 token naming the RSA key: the key is not for that algorithm.
+        let mut confused = idp::p256_key("rsa-1");
+        confused.kid = "rsa-1".into();
+        let e = w
+            .verifier
+            .verify(&w.db, &w.acme.sign(&claims, &confused), None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not a ES256 signing key"), "{e}");
+    }
+}
+
 /// Sends one request through the router.
 async fn send(
     app: &axum::Router,

@@ -199,6 +199,11 @@ async fn finish(app: &App, q: Callback) -> Result<(String, String, i64), ServerE
     let csrf = random()?;
     let expires = identity.expires_at.min(now + SESSION_LIFETIME);
     let mut tx = app.db.pool.begin().await?;
+    // Expired sessions go as new ones come (they are refused anyway).
+    sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "INSERT INTO console_sessions (id_sha256, tenant, principal_json, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )

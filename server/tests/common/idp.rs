@@ -43,6 +43,64 @@ pub fn ed25519_key(kid: &str) -> Key {
     }
 }
 
+/// The operating system's randomness as the RNG RSA key generation takes.
+struct Os;
+
+impl rand_core::TryRng for Os {
+    type Error = getrandom::Error;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        getrandom::fill(dst)
+    }
+}
+
+impl rand_core::TryCryptoRng for Os {}
+
+/// A fresh 2048-bit RSA key for RS256 (what most providers sign with).
+pub fn rsa_key(kid: &str) -> Key {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let private = rsa::PrivateKey::new(&mut Os, 2048).unwrap();
+    let der = private.to_pkcs1_der().unwrap();
+    let encoding = EncodingKey::from_rsa_der(der.as_bytes());
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    Key {
+        kid: kid.into(),
+        alg: Algorithm::RS256,
+        encoding,
+        jwk,
+    }
+}
+
+/// A fresh P-256 key for ES256.
+pub fn p256_key(kid: &str) -> Key {
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = loop {
+        if let Ok(k) = p256::SecretKey::from_slice(&random32()) {
+            break k;
+        }
+    };
+    let der = secret.to_pkcs8_der().unwrap();
+    let encoding = EncodingKey::from_ec_der(der.as_bytes());
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    Key {
+        kid: kid.into(),
+        alg: Algorithm::ES256,
+        encoding,
+        jwk,
+    }
+}
+
 #[derive(Default)]
 struct Stub {
     issuer: String,
@@ -136,7 +194,12 @@ impl Provider {
 
     /// Publishes another key (a rotation) and returns it.
     pub fn rotate(&self, kid: &str) -> Arc<Key> {
-        let key = Arc::new(ed25519_key(kid));
+        self.publish(ed25519_key(kid))
+    }
+
+    /// Publishes `key` in the JWKS.
+    pub fn publish(&self, key: Key) -> Arc<Key> {
+        let key = Arc::new(key);
         let mut s = self.state.lock().unwrap();
         s.published.push(key.jwk.clone());
         key
