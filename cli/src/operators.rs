@@ -106,18 +106,72 @@ fn credentials_file(dir: Option<&Path>) -> Option<PathBuf> {
     config_dir(dir).map(|d| d.join("credentials.json"))
 }
 
-/// The token `hpl login` stored for `server`, if it has not expired.
-pub fn stored_token(dir: Option<&Path>, server: &str) -> Option<String> {
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What `hpl login` keeps per server: the ID token and, when the provider gave one, the
+/// refresh token and where to use it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    tenant: String,
+    token: String,
+    expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+}
+
+fn kept(dir: Option<&Path>, server: &str) -> Option<Kept> {
     let bytes = hpl_runtime::store::read_regular_file(&credentials_file(dir)?, 1 << 20).ok()?;
     let all: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let entry = &all[server.trim_end_matches('/')];
-    let expires = entry["expires_at"].as_i64()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    (expires > now + 30)
-        .then(|| entry["token"].as_str().map(str::to_string))
-        .flatten()
+    serde_json::from_value(all[server.trim_end_matches('/')].clone()).ok()
+}
+
+/// The token `hpl login` kept for `server`: as it is while it has 30 s left, else renewed
+/// with the refresh token (and kept again), else none — sign in again.
+pub fn stored_token(dir: Option<&Path>, server: &str) -> Option<String> {
+    let k = kept(dir, server)?;
+    if k.expires_at > unix_now() + 30 {
+        return Some(k.token);
+    }
+    let (Some(refresh), Some(endpoint), Some(client_id)) =
+        (&k.refresh_token, &k.token_endpoint, &k.client_id)
+    else {
+        return None;
+    };
+    let (status, v) = provider_request(
+        "POST",
+        endpoint,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", client_id),
+        ],
+    )
+    .ok()?;
+    let token = v["id_token"]
+        .as_str()
+        .filter(|_| status == 200)?
+        .to_string();
+    let renewed = Kept {
+        expires_at: expiry(&token).unwrap_or(0),
+        token: token.clone(),
+        // Providers that rotate refresh tokens send a new one; others keep the old one valid.
+        refresh_token: v["refresh_token"]
+            .as_str()
+            .map(str::to_string)
+            .or(k.refresh_token.clone()),
+        ..k
+    };
+    // Not keeping the renewed token costs a refresh next time, not the call.
+    let _ = store_token(dir, server, &renewed);
+    Some(token)
 }
 
 /// Writes `file` readable by the owner only (0600 before any byte of the token is in it).
@@ -141,13 +195,7 @@ fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)
 }
 
-fn store_token(
-    dir: Option<&Path>,
-    server: &str,
-    tenant: &str,
-    token: &str,
-    expires_at: i64,
-) -> std::io::Result<PathBuf> {
+fn store_token(dir: Option<&Path>, server: &str, k: &Kept) -> std::io::Result<PathBuf> {
     let file = credentials_file(dir)
         .ok_or_else(|| std::io::Error::other("no config directory: set HPL_CONFIG_DIR or HOME"))?;
     let mut all: serde_json::Value = hpl_runtime::store::read_regular_file(&file, 1 << 20)
@@ -155,11 +203,7 @@ fn store_token(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(serde_json::Value::is_object)
         .unwrap_or_else(|| serde_json::json!({}));
-    all[server.trim_end_matches('/')] = serde_json::json!({
-        "tenant": tenant,
-        "token": token,
-        "expires_at": expires_at,
-    });
+    all[server.trim_end_matches('/')] = serde_json::to_value(k).unwrap_or_default();
     write_private(
         &file,
         serde_json::to_string_pretty(&all)
@@ -234,7 +278,8 @@ pub fn login(args: &LoginArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Ex
             format!("{issuer} offers no device sign-in (device_authorization_endpoint)"),
         );
     };
-    let scope = "openid email profile";
+    // offline_access: a refresh token, so the sign-in outlives the ID token's hour.
+    let scope = "openid email profile offline_access";
     let grant = match provider_request(
         "POST",
         device_endpoint,
@@ -267,7 +312,7 @@ pub fn login(args: &LoginArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Ex
             args.timeout
                 .min(grant["expires_in"].as_u64().unwrap_or(600)),
         );
-    let token = loop {
+    let (token, refresh_token) = loop {
         if Instant::now() >= deadline {
             return fail(err, "the sign-in was not completed in time".into());
         }
@@ -283,7 +328,12 @@ pub fn login(args: &LoginArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Ex
         );
         match answer {
             Ok((200, v)) => match v["id_token"].as_str() {
-                Some(t) => break t.to_string(),
+                Some(t) => {
+                    break (
+                        t.to_string(),
+                        v["refresh_token"].as_str().map(str::to_string),
+                    )
+                }
                 None => return fail(err, "the provider answered without an id_token".into()),
             },
             Ok((_, v)) => match v["error"].as_str() {
@@ -313,13 +363,15 @@ pub fn login(args: &LoginArgs, out: Out<'_>, err: Out<'_>) -> std::io::Result<Ex
         Ok(v) => v,
         Err(exit) => return Ok(exit),
     };
-    let file = match store_token(
-        args.config_dir.as_deref(),
-        &server,
-        &args.tenant,
-        &token,
+    let k = Kept {
+        tenant: args.tenant.clone(),
+        token: token.clone(),
         expires_at,
-    ) {
+        refresh_token,
+        token_endpoint: Some(token_endpoint.to_string()),
+        client_id: Some(client_id.to_string()),
+    };
+    let file = match store_token(args.config_dir.as_deref(), &server, &k) {
         Ok(f) => f,
         Err(e) => return fail(err, format!("cannot keep the token: {e}")),
     };

@@ -725,12 +725,33 @@ fn the_cli_publishes_promotes_enrolls_and_syncs() {
     let (code, _, err) = op(&["approvals", "approve", "acme", "1"], "owner");
     assert_eq!(code, 1);
     assert!(err.contains("four eyes"), "{err}");
+    // The ID token's hour is over: the kept refresh token renews it, and the renewal is kept.
+    let mut creds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert!(creds[&url]["refresh_token"].is_string(), "{creds}");
+    creds[&url]["expires_at"] = 0.into();
+    std::fs::write(&kept, creds.to_string()).unwrap();
     let (code, out, err) = as_bob(&["approvals", "list", "acme", "--state", "pending"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("request 1: release 1 onto canary: pending"),
         "{out}"
     );
+    let renewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert!(
+        renewed[&url]["expires_at"].as_i64().unwrap() > at,
+        "{renewed}"
+    );
+    // A refresh token the provider no longer knows: sign in again, says the CLI.
+    let mut revoked = renewed.clone();
+    revoked[&url]["expires_at"] = 0.into();
+    revoked[&url]["refresh_token"] = "revoked".into();
+    std::fs::write(&kept, revoked.to_string()).unwrap();
+    let (code, _, err) = as_bob(&["approvals", "list", "acme"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("hpl login --server"), "{err}");
+    std::fs::write(&kept, renewed.to_string()).unwrap();
     let (code, out, err) = as_bob(&["approvals", "approve", "acme", "1", "--comment", "ok"]);
     assert_eq!(code, 0, "{err}");
     assert!(

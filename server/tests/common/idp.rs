@@ -112,6 +112,8 @@ struct Stub {
     codes: HashMap<String, (String, Option<String>, Option<String>)>,
     /// device_code → approved user
     devices: HashMap<String, Option<String>>,
+    /// refresh token → user
+    refresh: HashMap<String, String>,
     signing: Option<Arc<Key>>,
 }
 
@@ -347,9 +349,22 @@ async fn token(State(s): Shared, Form(f): Form<HashMap<String, String>>) -> Resp
                 Some(Some(user)) => {
                     st.devices.remove(&code);
                     let t = id_token(&st, &user, None);
-                    Json(serde_json::json!({ "id_token": t, "access_token": "opaque", "token_type": "Bearer", "expires_in": 3600 })).into_response()
+                    let refresh = hpl_runtime::load::hex(&random32());
+                    st.refresh.insert(refresh.clone(), user);
+                    Json(serde_json::json!({ "id_token": t, "refresh_token": refresh, "access_token": "opaque", "token_type": "Bearer", "expires_in": 3600 })).into_response()
                 }
             }
+        }
+        Some("refresh_token") => {
+            let Some(user) = f
+                .get("refresh_token")
+                .and_then(|r| st.refresh.get(r))
+                .cloned()
+            else {
+                return bad("invalid_grant");
+            };
+            let t = id_token(&st, &user, None);
+            Json(serde_json::json!({ "id_token": t, "access_token": "opaque", "token_type": "Bearer", "expires_in": 3600 })).into_response()
         }
         _ => bad("unsupported_grant_type"),
     }
