@@ -189,24 +189,10 @@ async fn save_cursor(db: &Db, name: &str, c: Cursor, now: i64) -> Result<(), Ser
 }
 
 fn post(url: &str, token: Option<&str>, body: String) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent
-        .post(url)
-        .header("content-type", "application/x-ndjson");
-    if let Some(t) = token {
-        request = request.header("authorization", &format!("Bearer {t}"));
-    }
-    let response = request.send(body).map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("the receiver answered {status}"))
+    match crate::outbound::post_lines(url, token, body) {
+        Ok(status) if (200..300).contains(&status) => Ok(()),
+        Ok(status) => Err(format!("the receiver answered {status}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

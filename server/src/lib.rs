@@ -21,6 +21,7 @@ pub mod http;
 pub mod membership;
 pub mod metrics;
 pub mod oidc;
+mod outbound;
 pub mod rbac;
 pub mod rings;
 

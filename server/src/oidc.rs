@@ -32,8 +32,6 @@ use std::time::{Duration, Instant};
 pub const LEEWAY: u64 = 60;
 /// How long a fetched JWKS is used before it is fetched again.
 pub const JWKS_LIFETIME: Duration = Duration::from_secs(3600);
-/// The largest discovery document or JWKS read.
-const MAX_DOCUMENT: u64 = 1 << 20;
 
 /// A tenant's identity provider and how its groups map to roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,22 +262,14 @@ fn unauthorized(why: impl std::fmt::Display) -> ServerError {
 
 /// GETs a JSON document (blocking; called on a blocking thread).
 fn fetch<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ServerError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
     let failed = |e: &dyn std::fmt::Display| {
         ServerError::Unauthorized(format!("the identity provider's {url} cannot be read: {e}"))
     };
-    let mut response = agent.get(url).call().map_err(|e| failed(&e))?;
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_DOCUMENT)
-        .read_to_vec()
-        .map_err(|e| failed(&e))?;
-    serde_json::from_slice(&body).map_err(|e| failed(&e))
+    let answer = crate::outbound::get(url).map_err(|e| failed(&e))?;
+    if answer.status != 200 {
+        return Err(failed(&format!("it answered {}", answer.status)));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| failed(&e))
 }
 
 async fn fetch_async<T: serde::de::DeserializeOwned + Send + 'static>(
@@ -478,21 +468,41 @@ impl Verifier {
     }
 }
 
-/// Records that an operator was seen with these roles (the users and roles view).
+/// How stale an operator's `last_seen` may get before a request writes it again.
+const SEEN_EVERY: i64 = 60;
+
+/// Records that an operator was seen with these roles (the users and roles view). Every API
+/// request of a signed-in operator comes through here, so it reads, and writes only for a new
+/// operator, changed roles or name, or a sighting older than [`SEEN_EVERY`] — not a write per
+/// request.
 pub async fn seen(db: &Db, identity: &Identity, now: i64) -> Result<(), ServerError> {
     let id = identity.principal().id;
     let roles = serde_json::to_string(&identity.roles).unwrap_or_default();
-    let updated = sqlx::query(
-        "UPDATE operators SET display = $1, roles_json = $2, last_seen = $3 WHERE tenant = $4 AND id = $5",
+    let known = sqlx::query(
+        "SELECT display, roles_json, last_seen FROM operators WHERE tenant = $1 AND id = $2",
     )
-    .bind(identity.display.clone())
-    .bind(&roles)
-    .bind(now)
     .bind(&identity.tenant)
     .bind(&id)
-    .execute(&db.pool)
+    .fetch_optional(&db.pool)
     .await?;
-    if updated.rows_affected() == 0 {
+    if let Some(row) = &known {
+        let fresh = get::<i64>(row, "last_seen")? > now - SEEN_EVERY
+            && get::<String>(row, "roles_json")? == roles
+            && get::<Option<String>>(row, "display")? == identity.display;
+        if fresh {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE operators SET display = $1, roles_json = $2, last_seen = $3 WHERE tenant = $4 AND id = $5",
+        )
+        .bind(identity.display.clone())
+        .bind(&roles)
+        .bind(now)
+        .bind(&identity.tenant)
+        .bind(&id)
+        .execute(&db.pool)
+        .await?;
+    } else {
         // A race with another replica's insert is harmless: the row is there either way.
         let _ = sqlx::query(
             "INSERT INTO operators (tenant, id, display, roles_json, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5)",

@@ -234,6 +234,36 @@ async fn rs256_and_es256_tokens_verify_and_a_key_of_another_algorithm_does_not()
     }
 }
 
+/// Every request of a signed-in operator records the sighting, but writes only when it is
+/// new, its roles changed, or it is a minute old.
+#[tokio::test]
+async fn a_sighting_is_written_once_a_minute_not_per_request() {
+    for db in databases("seen").await {
+        let w = world(db).await;
+        let token = w.acme.token("alice", &["hpl-viewers"]);
+        let id = w.verifier.verify(&w.db, &token, None).await.unwrap();
+        let last = |w: &World| {
+            let (db, tenant) = (w.db.clone(), "acme".to_string());
+            async move { hpl_server::oidc::operators(&db, &tenant).await.unwrap()[0].last_seen }
+        };
+        hpl_server::oidc::seen(&w.db, &id, NOW).await.unwrap();
+        hpl_server::oidc::seen(&w.db, &id, NOW + 30).await.unwrap();
+        assert_eq!(last(&w).await, NOW);
+        hpl_server::oidc::seen(&w.db, &id, NOW + 61).await.unwrap();
+        assert_eq!(last(&w).await, NOW + 61);
+        let mut promoted = id.clone();
+        promoted.roles = vec![Role::Admin];
+        hpl_server::oidc::seen(&w.db, &promoted, NOW + 62)
+            .await
+            .unwrap();
+        let ops = hpl_server::oidc::operators(&w.db, "acme").await.unwrap();
+        assert_eq!(
+            (ops[0].last_seen, ops[0].roles.clone()),
+            (NOW + 62, vec![Role::Admin])
+        );
+    }
+}
+
 /// Sends one request through the router.
 async fn send(
     app: &axum::Router,

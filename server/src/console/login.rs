@@ -16,7 +16,6 @@ use axum::Extension;
 use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 /// How long a sign-in may take at the provider.
 const LOGIN_LIFETIME: i64 = 600;
@@ -112,26 +111,12 @@ fn exchange(
     endpoint: &str,
     form: Vec<(&'static str, String)>,
 ) -> Result<serde_json::Value, ServerError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
     let failed = |e: &dyn std::fmt::Display| {
         ServerError::Unauthorized(format!("the provider's token endpoint: {e}"))
     };
-    let mut r = agent
-        .post(endpoint)
-        .send_form(form.iter().map(|(k, v)| (*k, v.as_str())))
-        .map_err(|e| failed(&e))?;
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .map_err(|e| failed(&e))?;
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = crate::outbound::post_form(endpoint, &pairs).map_err(|e| failed(&e))?;
+    let (status, body) = (answer.status, answer.body);
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| failed(&e))?;
     if status != 200 {
         return Err(failed(&format!("{status} {}", v["error"])));
