@@ -2,6 +2,10 @@
 
 use std::fmt::Write;
 
+pub mod lsp_client;
+pub mod peers;
+pub mod workload;
+
 /// A synthetic policy directory: `departments × teams_per_department` teams, environments
 /// and device groups making `scopes` scopes in all, and `rules` rules spread over one
 /// policy per scope, drawn from a pool of packages so that packages recur across scopes

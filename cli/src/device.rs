@@ -531,13 +531,13 @@ pub fn table(r: &ComplianceRecord) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut managers: Vec<&str> = r.violations.iter().map(|v| v.manager.as_str()).collect();
+    let mut managers: Vec<&str> = r.violations.iter().map(|v| &*v.manager).collect();
     managers.dedup();
     let mut seen = std::collections::BTreeSet::new();
     managers.retain(|m| seen.insert(*m));
     for m in managers {
         let _ = writeln!(w, "\n{m}");
-        for v in r.violations.iter().filter(|v| v.manager == m) {
+        for v in r.violations.iter().filter(|v| &*v.manager == m) {
             let mark = if v.severity == hpl_runtime::record::Severity::Error {
                 "✗"
             } else {

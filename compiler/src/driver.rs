@@ -9,6 +9,7 @@ use crate::resolve::{resolve, ParsedFile};
 use crate::source::{FileId, SourceDb, SourceFile, Span};
 use crate::syntax::{self, ast};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The stdlib, embedded: the manager catalog and the shipped package sets.
 pub const STDLIB: &[(&str, &str)] = &[
@@ -23,7 +24,8 @@ pub const STDLIB: &[(&str, &str)] = &[
 #[derive(Debug)]
 pub struct Analysis {
     pub db: SourceDb,
-    pub files: Vec<(FileId, ast::File)>,
+    /// Shared with the [`ParseCache`] that may keep them for the next analysis.
+    pub files: Vec<(FileId, Arc<ast::File>)>,
     pub program: Program,
     pub checked: Checked,
     /// Sorted by file and position.
@@ -58,6 +60,52 @@ pub fn analyze_sources_until(
     options: CheckOptions,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Analysis, Cancelled> {
+    analyze_sources_cached(user_files, options, stop, &mut ParseCache::default())
+}
+
+/// Syntax trees kept from one analysis to the next: a file whose name, position among the
+/// inputs and text are unchanged is not parsed again (its tree's spans carry its `FileId`,
+/// hence the position). The language server keeps one, so an edit re-parses only the edited
+/// file; the stdlib is parsed once per process.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    files: std::collections::HashMap<String, CachedParse>,
+    /// How many files the last analysis parsed (the others came from here).
+    parsed: usize,
+}
+
+#[derive(Debug)]
+struct CachedParse {
+    id: FileId,
+    text: String,
+    tree: Arc<ast::File>,
+    errors: Vec<Diagnostic>,
+}
+
+impl ParseCache {
+    /// The files whose trees are kept.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// How many files the last analysis parsed rather than took from the cache.
+    pub fn parsed_last(&self) -> usize {
+        self.parsed
+    }
+}
+
+/// [`analyze_sources_until`] with the trees of unchanged files taken from `cache` (and the
+/// cache left holding exactly this analysis's files).
+pub fn analyze_sources_cached(
+    user_files: Vec<SourceFile>,
+    options: CheckOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+    cache: &mut ParseCache,
+) -> Result<Analysis, Cancelled> {
     let mut db = SourceDb::default();
     for (name, text) in STDLIB {
         let mut f = SourceFile::new(*name, *text);
@@ -69,20 +117,30 @@ pub fn analyze_sources_until(
     }
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
-    // Files are independent: a big directory is parsed on two threads (results keep file order).
-    let all: Vec<(FileId, &SourceFile)> = db.files().collect();
-    let total: usize = all.iter().map(|(_, f)| f.text.len()).sum();
-    let parse_all = |part: &[(FileId, &SourceFile)]| -> Vec<(FileId, ast::File, Vec<Diagnostic>)> {
-        part.iter()
-            .map_while(|(id, f)| {
-                if stop() {
-                    return None;
-                }
-                let (tree, errors) = syntax::parse_file(*id, &f.text);
-                Some((*id, tree, errors))
-            })
-            .collect()
+    let cached = |id: FileId, f: &SourceFile| {
+        cache
+            .files
+            .get(&f.name)
+            .filter(|c| c.id == id && c.text == f.text)
     };
+    // Files are independent: a big directory is parsed on two threads (results keep file order).
+    let all: Vec<(FileId, &SourceFile)> = db
+        .files()
+        .filter(|(id, f)| cached(*id, f).is_none())
+        .collect();
+    let total: usize = all.iter().map(|(_, f)| f.text.len()).sum();
+    let parse_all =
+        |part: &[(FileId, &SourceFile)]| -> Vec<(FileId, Arc<ast::File>, Vec<Diagnostic>)> {
+            part.iter()
+                .map_while(|(id, f)| {
+                    if stop() {
+                        return None;
+                    }
+                    let (tree, errors) = syntax::parse_file(*id, &f.text);
+                    Some((*id, Arc::new(tree), errors))
+                })
+                .collect()
+        };
     let parsed = if total >= 64 * 1024
         && all.len() > 1
         && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1
@@ -101,10 +159,33 @@ pub fn analyze_sources_until(
     if stop() || parsed.len() != all.len() {
         return Err(Cancelled);
     }
-    for (id, tree, errors) in parsed {
-        diagnostics.extend(errors);
-        files.push((id, tree));
+    let mut fresh = parsed.into_iter().peekable();
+    let mut kept = std::collections::HashMap::new();
+    for (id, f) in db.files() {
+        let (tree, errors) = match fresh.peek() {
+            Some((next, _, _)) if *next == id => {
+                let (_, tree, errors) = fresh.next().expect("peeked");
+                (tree, errors)
+            }
+            _ => {
+                let c = cached(id, f).expect("a file not parsed now is cached");
+                (c.tree.clone(), c.errors.clone())
+            }
+        };
+        diagnostics.extend(errors.iter().cloned());
+        files.push((id, tree.clone()));
+        kept.insert(
+            f.name.clone(),
+            CachedParse {
+                id,
+                text: f.text.clone(),
+                tree,
+                errors,
+            },
+        );
     }
+    cache.files = kept;
+    cache.parsed = all.len();
     let parsed: Vec<ParsedFile<'_>> = files
         .iter()
         .map(|(id, tree)| ParsedFile {
@@ -242,4 +323,55 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>, LoadError> {
             Ok(f)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(third: &str) -> Vec<SourceFile> {
+        vec![
+            SourceFile::new("a.hpl", "tenant t\ndepartment eng {\n  team web\n}\n"),
+            SourceFile::new(
+                "b.hpl",
+                "policy b version 1 {\n  scope team web\n  require brew:jq\n}\n",
+            ),
+            SourceFile::new("c.hpl", third),
+        ]
+    }
+
+    /// The language server's edit loop: only the edited file is parsed again, and the analysis
+    /// is the one a fresh, uncached analysis gives.
+    #[test]
+    fn an_edit_reparses_only_the_edited_file_and_changes_nothing_else() {
+        let mut cache = ParseCache::default();
+        let one = "policy c version 1 {\n  scope team web\n  deny brew:jq\n}\n";
+        let first =
+            analyze_sources_cached(sources(one), CheckOptions::default(), &|| false, &mut cache)
+                .expect("analysis");
+        assert_eq!(cache.parsed_last(), STDLIB.len() + 3);
+        let two = "policy c version 1 {\n  scope team web\n  allow brew:jq\n  deny brew:jqq\n}\n";
+        let cached =
+            analyze_sources_cached(sources(two), CheckOptions::default(), &|| false, &mut cache)
+                .expect("analysis");
+        assert_eq!(cache.parsed_last(), 1, "only c.hpl");
+        let fresh = analyze_sources(sources(two), CheckOptions::default());
+        assert_eq!(cached.diagnostics, fresh.diagnostics);
+        assert_ne!(cached.diagnostics, first.diagnostics);
+        // A file moved to another position among the inputs has other file ids: parsed again.
+        let mut moved = sources(two);
+        moved.insert(0, SourceFile::new("0.hpl", "# first\n"));
+        let again = analyze_sources_cached(
+            moved.clone(),
+            CheckOptions::default(),
+            &|| false,
+            &mut cache,
+        )
+        .expect("analysis");
+        assert_eq!(cache.parsed_last(), 4);
+        assert_eq!(
+            again.diagnostics,
+            analyze_sources(moved, CheckOptions::default()).diagnostics
+        );
+    }
 }

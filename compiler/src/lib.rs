@@ -22,4 +22,6 @@ pub mod source;
 pub mod suggest;
 pub mod syntax;
 
-pub use driver::{analyze_sources, analyze_sources_until, Analysis, Cancelled};
+pub use driver::{
+    analyze_sources, analyze_sources_cached, analyze_sources_until, Analysis, Cancelled, ParseCache,
+};

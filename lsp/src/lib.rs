@@ -6,11 +6,11 @@
 
 pub mod features;
 pub mod position;
+pub mod publish;
 pub mod transport;
 pub mod workspace;
 
 use hpl_compiler::check::CheckOptions;
-use hpl_compiler::diagnostics::Severity;
 use position::{offset, range};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -121,15 +121,27 @@ impl Shared {
     /// and the next one starts after the next quiet period).
     async fn refresh(&self) {
         let _turn = self.analysing.lock().await;
-        let Some((generation, inputs)) = self.with(|ws| (!ws.is_current()).then(|| ws.inputs()))
-        else {
+        let Some((generation, inputs, parses)) = self.with(|ws| {
+            (!ws.is_current()).then(|| {
+                let (generation, inputs) = ws.inputs();
+                (generation, inputs, ws.parses.clone())
+            })
+        }) else {
             return;
         };
         let (current, waiting) = (self.generation.clone(), self.waiting.clone());
         let job = tokio::task::spawn_blocking(move || {
-            hpl_compiler::analyze_sources_until(inputs, CheckOptions::default(), &|| {
-                current.load(Ordering::SeqCst) != generation && waiting.load(Ordering::SeqCst) == 0
-            })
+            // A panic in an earlier analysis poisons the lock; the trees it left are whole.
+            let mut cache = parses.lock().unwrap_or_else(|p| p.into_inner());
+            hpl_compiler::analyze_sources_cached(
+                inputs,
+                CheckOptions::default(),
+                &|| {
+                    current.load(Ordering::SeqCst) != generation
+                        && waiting.load(Ordering::SeqCst) == 0
+                },
+                &mut cache,
+            )
         });
         match job.await {
             Ok(Ok(analysis)) => {
@@ -196,105 +208,12 @@ async fn run_worker(client: Client, shared: Arc<Shared>) {
     }
 }
 
-/// Publishes the diagnostics of the installed analysis, once per analysis, with the version
-/// of each open document they are of, and one diagnostic on each document too large to
-/// analyse.
+/// Publishes what changed since the last publication ([`publish::pending`]).
 async fn publish(client: &Client, shared: &Shared) {
-    let batches = shared.with(|ws| {
-        let a = ws.analysis.as_ref()?;
-        if ws.published == ws.analyzed {
-            return None;
-        }
-        ws.published = ws.analyzed;
-        let mut out = Vec::new();
-        for (path, doc) in &ws.open {
-            let Some(reason) = doc.refusal() else {
-                continue;
-            };
-            let Some(uri) = uri_of(path) else { continue };
-            let diagnostic = Diagnostic {
-                range: Range::default(),
-                severity: Some(DiagnosticSeverity::WARNING),
-                source: Some("hpl".into()),
-                message: reason,
-                ..Default::default()
-            };
-            out.push((uri, vec![diagnostic], doc.version));
-        }
-        for (id, file) in a.db.files() {
-            if file.is_stdlib {
-                continue;
-            }
-            let Some(path) = file.path.as_deref() else {
-                continue;
-            };
-            let Some(uri) = uri_of(path) else { continue };
-            let version = ws.open.get(path).and_then(|d| d.version);
-            out.push((uri, diagnostics_of_file(a, id, &file.text), version));
-        }
-        // A file that had diagnostics and is no longer analysed (an unsaved document that was
-        // closed, a file deleted) gets an empty set: the editor must not keep stale ones.
-        let now: std::collections::BTreeSet<Uri> = out.iter().map(|(u, _, _)| u.clone()).collect();
-        for gone in ws.shown.difference(&now) {
-            out.push((gone.clone(), Vec::new(), None));
-        }
-        ws.shown = now;
-        Some(out)
-    });
+    let batches = shared.with(|ws| Some(publish::pending(ws)));
     for (uri, diags, version) in batches.unwrap_or_default() {
         client.publish_diagnostics(uri, diags, version).await;
     }
-}
-
-/// The compiler's diagnostics of one file as LSP diagnostics.
-fn diagnostics_of_file(
-    a: &hpl_compiler::Analysis,
-    id: hpl_compiler::source::FileId,
-    text: &str,
-) -> Vec<Diagnostic> {
-    features::diagnostics_of(a, id)
-        .into_iter()
-        .map(|d| {
-            let related = d
-                .related
-                .iter()
-                .filter_map(|r| {
-                    let f = a.db.get(r.span.file);
-                    Some(DiagnosticRelatedInformation {
-                        location: Location::new(
-                            uri_of(f.path.as_deref()?)?,
-                            range(&f.text, r.span.start as usize, r.span.end as usize),
-                        ),
-                        message: r.message.clone(),
-                    })
-                })
-                .collect::<Vec<_>>();
-            let mut message = d.message.clone();
-            for note in &d.notes {
-                message.push_str(&format!("\nnote: {note}"));
-            }
-            if let Some(help) = &d.help {
-                message.push_str(&format!("\nhelp: {help}"));
-            }
-            Diagnostic {
-                range: range(text, d.primary.span.start as usize, d.primary.span.end as usize),
-                severity: Some(match d.severity {
-                    Severity::Error => DiagnosticSeverity::ERROR,
-                    Severity::Warning => DiagnosticSeverity::WARNING,
-                    Severity::Note => DiagnosticSeverity::HINT,
-                }),
-                code: Some(NumberOrString::String(d.code.as_str().to_string())),
-                source: Some("hpl".into()),
-                message,
-                related_information: if related.is_empty() { None } else { Some(related) },
-                data: d.suggestion.as_ref().map(|s| {
-                    serde_json::json!({ "replacement": s.replacement, "title": s.message,
-                        "range": range(&a.db.get(s.span.file).text, s.span.start as usize, s.span.end as usize) })
-                }),
-                ..Default::default()
-            }
-        })
-        .collect()
 }
 
 impl Backend {

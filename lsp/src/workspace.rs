@@ -111,12 +111,15 @@ pub struct Workspace {
     /// The generation whose diagnostics were last published.
     pub published: u64,
     /// The documents that diagnostics were last published for.
-    pub shown: std::collections::BTreeSet<tower_lsp_server::ls_types::Uri>,
+    pub shown: crate::publish::Shown,
     /// Bumped by every change to the inputs; shared so that a running analysis can see, without
     /// the workspace, that its inputs are out of date.
     generation: Arc<AtomicU64>,
     /// The file whose directory is analysed: the last one opened, changed or closed.
     focus: Option<PathBuf>,
+    /// The syntax trees of the last analysis: an edit re-parses only the edited file. Shared
+    /// with the analysis job, which runs without the workspace.
+    pub parses: Arc<std::sync::Mutex<hpl_compiler::ParseCache>>,
     /// Files on disk, read once and re-read only when their modification time changes.
     disk: BTreeMap<PathBuf, (Option<std::time::SystemTime>, String)>,
 }
@@ -241,7 +244,11 @@ impl Workspace {
         if self.analysis.is_some() && generation <= self.analyzed {
             return false;
         }
-        self.analysis = Some(analysis);
+        // Dropping an analysis of a large directory takes milliseconds (every tree, rule and
+        // diagnostic): not on the way to the diagnostics.
+        if let Some(old) = self.analysis.replace(analysis) {
+            std::thread::spawn(move || drop(old));
+        }
         self.analyzed = generation;
         true
     }
@@ -259,10 +266,17 @@ impl Workspace {
         }
         let (generation, files) = self.inputs();
         // The analysis never panics on any text; if a bug made it, keep the server alive.
-        let result = std::panic::catch_unwind(|| {
-            hpl_compiler::analyze_sources(files, CheckOptions::default())
+        let parses = self.parses.clone();
+        let result = std::panic::catch_unwind(move || {
+            let mut cache = parses.lock().unwrap_or_else(|p| p.into_inner());
+            hpl_compiler::analyze_sources_cached(
+                files,
+                CheckOptions::default(),
+                &|| false,
+                &mut cache,
+            )
         });
-        if let Ok(analysis) = result {
+        if let Ok(Ok(analysis)) = result {
             self.install(generation, analysis);
         }
     }

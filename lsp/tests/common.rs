@@ -154,6 +154,41 @@ impl Editor {
         out
     }
 
+    /// Reads `publishDiagnostics` until `file`'s of `version` arrive: the server sends a file's
+    /// diagnostics only when they (or its version) changed, so after an edit that is the
+    /// edited file and whatever else changed. Returns the codes per file sent meanwhile.
+    pub fn published(
+        &mut self,
+        file: &str,
+        version: i64,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out = std::collections::BTreeMap::new();
+        loop {
+            let m = self.receive();
+            if m["method"] != "textDocument/publishDiagnostics" {
+                continue;
+            }
+            let name = m["params"]["uri"]
+                .as_str()
+                .expect("uri")
+                .rsplit('/')
+                .next()
+                .expect("name")
+                .to_string();
+            let codes = m["params"]["diagnostics"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|d| d["code"].as_str().unwrap_or("").to_string())
+                .collect();
+            let done = name == file && m["params"]["version"] == version;
+            out.insert(name, codes);
+            if done {
+                return out;
+            }
+        }
+    }
+
     pub fn uri(&self, file: &str) -> String {
         format!("file://{}", self.root.join(file).display())
     }

@@ -34,7 +34,7 @@ fn an_editor_session() {
     );
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 2},
         "contentChanges": [{"range": {"start": after, "end": after}, "text": "  deny brew:mise\n"}]}));
-    let changed = ed.diagnostics(files);
+    let changed = ed.published("baseline.hpl", 2);
     assert!(
         changed["baseline.hpl"].contains(&"HPL0401".to_string()),
         "{changed:?}"
@@ -43,7 +43,7 @@ fn an_editor_session() {
     let line = after["line"].as_u64().expect("line");
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 3},
         "contentChanges": [{"range": {"start": {"line": line, "character": 0}, "end": {"line": line + 1, "character": 0}}, "text": ""}]}));
-    let removed = ed.diagnostics(files);
+    let removed = ed.published("baseline.hpl", 3);
     assert!(
         !removed["baseline.hpl"].contains(&"HPL0401".to_string()),
         "{removed:?}"
@@ -96,7 +96,7 @@ fn an_editor_session() {
     let mode = position_of(&text, "mode assist", "mode ".len());
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 4},
         "contentChanges": [{"range": {"start": mode, "end": {"line": mode["line"], "character": mode["character"].as_u64().expect("c") + 6}}, "text": "asist"}]}));
-    let typo = ed.diagnostics(files);
+    let typo = ed.published("baseline.hpl", 4);
     assert!(
         typo["baseline.hpl"].contains(&"HPL0105".to_string()),
         "{typo:?}"
@@ -104,13 +104,13 @@ fn an_editor_session() {
     let actions = ed.request("textDocument/codeAction", json!({"textDocument": doc, "range": {"start": mode, "end": mode}, "context": {"diagnostics": []}}));
     insta::assert_snapshot!("code_action_quick_fix", ed.scrub(&actions));
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 5}, "contentChanges": [{"text": text}]}));
-    ed.diagnostics(files);
+    ed.published("baseline.hpl", 5);
 
     // A redundant rule gets a quick fix that removes it.
     let after_jq = position_of(&text, "  require core_cli\n", "  require core_cli\n".len());
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 6},
         "contentChanges": [{"range": {"start": after_jq, "end": after_jq}, "text": "  require brew:jq\n"}]}));
-    let redundant = ed.diagnostics(files);
+    let redundant = ed.published("baseline.hpl", 6);
     assert!(
         redundant["baseline.hpl"].contains(&"HPL0407".to_string()),
         "{redundant:?}"
@@ -118,7 +118,7 @@ fn an_editor_session() {
     let removal = ed.request("textDocument/codeAction", json!({"textDocument": doc, "range": {"start": after_jq, "end": after_jq}, "context": {"diagnostics": []}}));
     insta::assert_snapshot!("code_action_remove_redundant", ed.scrub(&removal));
     ed.notify("textDocument/didChange", json!({"textDocument": {"uri": baseline_uri, "version": 7}, "contentChanges": [{"text": text}]}));
-    ed.diagnostics(files);
+    ed.published("baseline.hpl", 7);
 
     let symbols = ed.request("workspace/symbol", json!({"query": "platform"}));
     let names: Vec<&str> = symbols

@@ -291,7 +291,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn origin(&self, origin: u32) -> RuleOrigin {
-        origin_of(self.c, origin)
+        self.b.origin(origin)
     }
 
     fn rule_mode(&self, rule: &RuleEntry) -> Mode {
@@ -590,7 +590,7 @@ impl<'a> Evaluator<'a> {
         let v = Violation {
             category,
             severity,
-            manager: self.c.str(self.c.managers[m as usize].id).to_string(),
+            manager: self.b.manager_id(m),
             package: name.to_string(),
             expected,
             found,
@@ -1027,7 +1027,7 @@ impl<'a> Evaluator<'a> {
                 let v = Violation {
                     category: Category::UnmanagedToolchain,
                     severity: Severity::Error,
-                    manager: found.source.clone(),
+                    manager: found.source.as_str().into(),
                     package: name.to_string(),
                     expected: format!("from {}", allowed.join(", ")),
                     found: Some(what),
@@ -1281,7 +1281,7 @@ impl<'a> Evaluator<'a> {
             };
             plan.push(Remediation {
                 action: v.action,
-                manager: v.manager.clone(),
+                manager: v.manager.to_string(),
                 package: v.package.clone(),
                 mode,
                 needs_confirmation: !automatic && not_before.is_none(),
@@ -1319,9 +1319,9 @@ impl<'a> Evaluator<'a> {
                 continue;
             };
             rules.push(RuleResult {
-                rule: origin_of(c, r.origin),
+                rule: self.b.origin(r.origin),
                 kind: RecordRuleKind::of(r.kind, r.is_final),
-                target: c.str(r.display).to_string(),
+                target: self.b.rule_target(i as u32),
                 result,
                 note,
             });
@@ -1331,9 +1331,9 @@ impl<'a> Evaluator<'a> {
                 continue;
             };
             rules.push(RuleResult {
-                rule: origin_of(c, t.origin),
+                rule: self.b.origin(t.origin),
                 kind: RecordRuleKind::Toolchain,
-                target: c.str(t.name).to_string(),
+                target: c.str(t.name).into(),
                 result,
                 note: None,
             });
@@ -1371,13 +1371,14 @@ pub fn origin_of(c: &bundle::BundleContent, origin: u32) -> RuleOrigin {
     let policy = &c.policies[o.policy as usize];
     let scope = &c.scopes[o.scope as usize];
     RuleOrigin {
-        policy: c.str(policy.name).to_string(),
+        policy: c.str(policy.name).into(),
         policy_version: policy.version,
         scope: match scope.level {
             Level::Org => format!("org:{}", c.manifest.tenant),
             level => format!("{level}:{}", c.str(scope.name)),
-        },
-        source: format!("{}:{}:{}", c.str(o.file), o.line, o.column),
+        }
+        .into(),
+        source: format!("{}:{}:{}", c.str(o.file), o.line, o.column).into(),
     }
 }
 

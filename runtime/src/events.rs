@@ -83,9 +83,9 @@ pub fn from_record(record: &ComplianceRecord, now: i64) -> Vec<Event> {
         events.push(Event {
             event: EventType::DriftDetected,
             tenant_id: record.tenant_id.clone(),
-            scope_id: v.rule.scope.clone(),
+            scope_id: v.rule.scope.to_string(),
             device_id: record.device_id.clone(),
-            manager: Some(v.manager.clone()),
+            manager: Some(v.manager.to_string()),
             task_id: format!("{task_id}-{i}"),
             action: v.action,
             policy_version: v.rule.policy_version,

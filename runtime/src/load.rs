@@ -2,6 +2,7 @@
 //! [`VerifiedBundle`] can only be made here, so holding one means all of that passed.
 
 use crate::bundle::{self, BundleContent, DecodeError, MAGIC};
+use crate::record::{RuleOrigin, Shared};
 use crate::version::{Constraint, Scheme};
 use crate::vm::{self, Program, VerifyError};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -157,6 +158,11 @@ pub struct VerifiedBundle {
     /// The same for toolchain entries.
     pub(crate) toolchain_groups: Vec<Vec<u32>>,
     signers: Vec<String>,
+    /// The strings records share with the bundle, made once here (see [`Shared`]): per
+    /// origin, per rule (its display), per manager (its id).
+    origins: Vec<RuleOrigin>,
+    rule_targets: Vec<Shared>,
+    manager_ids: Vec<Shared>,
 }
 
 impl VerifiedBundle {
@@ -185,6 +191,27 @@ impl VerifiedBundle {
     /// Key ids (hex) whose signatures verified.
     pub fn signers(&self) -> &[String] {
         &self.signers
+    }
+    /// The origin of a rule, toolchain or guard entry as records name it.
+    pub fn origin(&self, origin: u32) -> RuleOrigin {
+        self.origins
+            .get(origin as usize)
+            .cloned()
+            .unwrap_or_else(|| crate::eval::origin_of(&self.content, origin))
+    }
+    /// A rule's target as records name it (`homebrew_formula:git`).
+    pub fn rule_target(&self, rule: u32) -> Shared {
+        self.rule_targets
+            .get(rule as usize)
+            .cloned()
+            .unwrap_or_else(|| Shared::from(""))
+    }
+    /// A manager's catalog id.
+    pub fn manager_id(&self, manager: u32) -> Shared {
+        self.manager_ids
+            .get(manager as usize)
+            .cloned()
+            .unwrap_or_else(|| Shared::from(""))
     }
 }
 
@@ -478,7 +505,23 @@ fn verify(
         let o = &content.origins[t.origin as usize];
         (o.policy, o.file, o.line, o.column, t.name)
     });
+    let origins = (0..content.origins.len())
+        .map(|i| crate::eval::origin_of(&content, i as u32))
+        .collect();
+    let rule_targets = content
+        .rules
+        .iter()
+        .map(|r| Shared::from(content.str(r.display)))
+        .collect();
+    let manager_ids = content
+        .managers
+        .iter()
+        .map(|m| Shared::from(content.str(m.id)))
+        .collect();
     Ok(VerifiedBundle {
+        origins,
+        rule_targets,
+        manager_ids,
         content,
         hash,
         programs,

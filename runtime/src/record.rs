@@ -56,15 +56,20 @@ impl State {
     }
 }
 
+/// A string a record shares with the bundle it was made from (rule origins, targets, manager
+/// ids): made once when the bundle is loaded, so an evaluation copies a pointer instead of
+/// allocating the text again for every rule and violation (issue 13).
+pub type Shared = std::sync::Arc<str>;
+
 /// Where a rule comes from.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RuleOrigin {
-    pub policy: String,
+    pub policy: Shared,
     pub policy_version: u64,
     /// `org:acme`, `team:platform`
-    pub scope: String,
+    pub scope: Shared,
     /// `baseline.hpl:7:3`
-    pub source: String,
+    pub source: Shared,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -113,7 +118,7 @@ pub enum Severity {
 pub struct Violation {
     pub category: Category,
     pub severity: Severity,
-    pub manager: String,
+    pub manager: Shared,
     pub package: String,
     pub expected: String,
     pub found: Option<String>,
@@ -181,7 +186,7 @@ pub struct RuleResult {
     /// `require`, `allow`, `deny`, `deny!`, `pin`, `toolchain`
     pub kind: RecordRuleKind,
     /// `homebrew_formula:git`, `npm:*`, or the toolchain name.
-    pub target: String,
+    pub target: Shared,
     pub result: Outcome,
     /// Why a rule that applies was not checked, e.g. "forbidden by final deny …".
     #[serde(skip_serializing_if = "Option::is_none")]

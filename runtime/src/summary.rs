@@ -52,10 +52,10 @@ impl DeviceSummary {
             .map(|v| {
                 (
                     v.category.as_str().to_string(),
-                    v.manager.clone(),
+                    v.manager.to_string(),
                     v.package.clone(),
-                    v.rule.source.clone(),
-                    v.rule.policy.clone(),
+                    v.rule.source.to_string(),
+                    v.rule.policy.to_string(),
                 )
             })
             .collect();

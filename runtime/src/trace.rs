@@ -272,7 +272,7 @@ pub fn trace(
                     .iter()
                     .find(|g| g.contains(&i))
                     .and_then(|g| g.iter().copied().find(|&j| e.is_bound(j)))
-                    .map(|j| e.origin_of(c.rules[j as usize].origin).scope)
+                    .map(|j| e.origin_of(c.rules[j as usize].origin).scope.to_string())
                     .unwrap_or_default(),
             }
         } else {

@@ -56,8 +56,8 @@ fn violations_of(r: &ComplianceRecord, manager: &str, name: &str) -> Vec<(String
     let mut v: Vec<(String, String)> = r
         .violations
         .iter()
-        .filter(|v| v.manager == manager && v.package == name)
-        .map(|v| (format!("{:?}", v.category), v.rule.source.clone()))
+        .filter(|v| *v.manager == *manager && v.package == name)
+        .map(|v| (format!("{:?}", v.category), v.rule.source.to_string()))
         .collect();
     v.sort();
     v.dedup();
@@ -227,7 +227,7 @@ fn device_in(
 }
 
 fn same_rule(a: &RuleOrigin, policy: &str, source: &str) -> bool {
-    a.policy == policy && a.source == source
+    *a.policy == *policy && *a.source == *source
 }
 
 proptest! {
@@ -318,7 +318,7 @@ fn an_unreadable_version_does_not_let_a_less_specific_deny_decide() {
     );
     assert_eq!(
         record.unknown_reasons[0].rule.as_ref().unwrap().policy,
-        "p0"
+        "p0".into()
     );
     let uninstall = ActionRequest {
         action: Action::Uninstall,

@@ -222,7 +222,7 @@ fn several_final_denies_are_ordered_by_severity_then_policy_id_never_by_file() {
         let r = eval(&compile(&files), &inv);
         assert_eq!(r.violations.len(), 1, "{files:?}");
         let v = &r.violations[0];
-        assert_eq!(v.rule.policy, "alpha", "{files:?}");
+        assert_eq!(&*v.rule.policy, "alpha", "{files:?}");
         assert_eq!(v.severity, hpl_runtime::record::Severity::Error);
     }
     // A more specific level beats the policy id among equally severe final denies.
@@ -232,7 +232,7 @@ fn several_final_denies_are_ordered_by_severity_then_policy_id_never_by_file() {
         &[("homebrew_formula", &[("jq", "1.7.1")])],
     );
     let r = eval(&compile(&[("t.hpl", team)]), &inv);
-    assert_eq!(r.violations[0].rule.policy, "zzz");
+    assert_eq!(&*r.violations[0].rule.policy, "zzz");
 }
 
 // 5. HPL0404 compares a final deny and an allow only when both can hold on one device.
@@ -293,7 +293,7 @@ fn origins_name_the_most_specific_binding_of_the_device() {
     let scopes: Vec<(&str, &str)> = r
         .violations
         .iter()
-        .map(|v| (v.package.as_str(), v.rule.scope.as_str()))
+        .map(|v| (v.package.as_str(), &*v.rule.scope))
         .collect();
     assert_eq!(
         scopes,
@@ -308,11 +308,11 @@ fn origins_name_the_most_specific_binding_of_the_device() {
         .filter(|x| x.target.ends_with(":jq"))
         .collect();
     assert_eq!(jq.len(), 1, "{jq:#?}");
-    assert_eq!(jq[0].rule.scope, "team:web");
+    assert_eq!(&*jq[0].rule.scope, "team:web");
     // A device only at the org gets the org binding.
     let other = device(json!({"team": "api"}), &[("homebrew_formula", &[])]);
     let r = eval(&b, &other);
-    assert_eq!(r.violations[0].rule.scope, "org:acme");
+    assert_eq!(&*r.violations[0].rule.scope, "org:acme");
 }
 
 // 7 and 8. Integer literals never saturate and strings never change silently: both are

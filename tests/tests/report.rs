@@ -68,7 +68,7 @@ fn a_fleet_of_ten_thousand_devices_is_counted_exactly() {
         telnet += u64::from(
             r.violations
                 .iter()
-                .any(|x| x.package == "telnet" && x.manager == "homebrew_formula"),
+                .any(|x| x.package == "telnet" && &*x.manager == "homebrew_formula"),
         );
         platform += u64::from(inv.scopes.team.as_deref() == Some("platform"));
         stale_or_unknown_scope += u64::from(!r.unknown_reasons.is_empty());

@@ -157,11 +157,11 @@ pub fn entries(bundle: &VerifiedBundle) -> BTreeMap<Key, Entry> {
         }
         push(Entry {
             what: "rule",
-            policy: o.policy.clone(),
-            scope: o.scope.clone(),
+            policy: o.policy.to_string(),
+            scope: o.scope.to_string(),
             item: format!("{kind} {}", c.str(r.display)),
             fields,
-            source: o.source,
+            source: o.source.to_string(),
             manager: Some(manager),
             pattern: Some((c.str(r.pattern).to_string(), r.glob)),
         });
@@ -182,11 +182,11 @@ pub fn entries(bundle: &VerifiedBundle) -> BTreeMap<Key, Entry> {
         }
         push(Entry {
             what: "toolchain",
-            policy: o.policy.clone(),
-            scope: o.scope.clone(),
+            policy: o.policy.to_string(),
+            scope: o.scope.to_string(),
             item: format!("toolchain {}", c.str(t.name)),
             fields,
-            source: o.source,
+            source: o.source.to_string(),
             manager: None,
             pattern: None,
         });
@@ -223,11 +223,11 @@ pub fn entries(bundle: &VerifiedBundle) -> BTreeMap<Key, Entry> {
         }
         push(Entry {
             what: "guard",
-            policy: o.policy.clone(),
-            scope: o.scope.clone(),
+            policy: o.policy.to_string(),
+            scope: o.scope.to_string(),
             item: format!("guard {}", c.str(c.managers[g.manager as usize].id)),
             fields,
-            source: o.source,
+            source: o.source.to_string(),
             manager: None,
             pattern: None,
         });

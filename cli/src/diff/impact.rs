@@ -158,7 +158,7 @@ pub fn winner(
     rule.push_str(&format!(" ({}, {})", d.rule.policy, d.rule.scope));
     Some(Winner {
         rule,
-        source: d.rule.source.clone(),
+        source: d.rule.source.to_string(),
     })
 }
 

@@ -93,10 +93,10 @@ impl Coverage {
         for (origin, rule) in entries {
             let o = hpl_runtime::eval::origin_of(c, origin);
             self.rules
-                .entry((o.policy.clone(), o.source.clone()))
+                .entry((o.policy.to_string(), o.source.to_string()))
                 .or_insert(RuleCoverage {
-                    policy: o.policy,
-                    source: o.source,
+                    policy: o.policy.to_string(),
+                    source: o.source.to_string(),
                     rule,
                     covered: Covered::NeverApplicable,
                 });

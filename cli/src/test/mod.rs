@@ -476,7 +476,7 @@ fn check(t: &spec::TestSpec, record: &ComplianceRecord, asked: &[snapshot::Asked
             let found = unmatched.iter().position(|v| {
                 category_name(v) == w.category
                     && v.package == w.package
-                    && w.manager.as_deref().is_none_or(|m| m == v.manager)
+                    && w.manager.as_deref().is_none_or(|m| *m == *v.manager)
                     && w.rule
                         .as_deref()
                         .is_none_or(|r| spec::names_rule(r, &v.rule))
@@ -581,7 +581,7 @@ fn check_authorizations(t: &spec::TestSpec, asked: &[snapshot::Asked], failures:
                     got.decision
                         .rule
                         .as_ref()
-                        .map_or("none".to_string(), |o| o.source.clone())
+                        .map_or("none".to_string(), |o| o.source.to_string())
                 ));
             }
         }

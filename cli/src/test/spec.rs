@@ -158,7 +158,7 @@ pub fn names_rule(reference: &str, origin: &RuleOrigin) -> bool {
     let head_matches = if head.ends_with(".hpl") {
         file.is_some_and(|f| f == head || f.ends_with(&format!("/{head}")))
     } else {
-        origin.policy == head
+        origin.policy == head.into()
     };
     head_matches && rline.is_none_or(|l| Some(l) == line) && rcol.is_none_or(|c| Some(c) == col)
 }
