@@ -113,8 +113,10 @@ pub(crate) struct Evaluator<'a> {
     env: DeviceEnv,
     /// Per condition: its value, once computed.
     conditions: Vec<Option<Value>>,
-    /// Per rule: its result (and a note), when it is bound to the device's scopes.
-    results: Vec<Option<(Outcome, Option<String>)>>,
+    /// The rule entries bound to the device, ascending (the record's order).
+    bound: Vec<u32>,
+    /// Per entry of `bound`: its result (and a note).
+    results: Vec<(Outcome, Option<String>)>,
     toolchain_results: Vec<Option<Outcome>>,
     unknown: Vec<UnknownReason>,
     violations: Vec<Pending>,
@@ -162,6 +164,49 @@ fn rank(o: Outcome) -> u8 {
         Outcome::Unknown => 3,
         Outcome::Fail => 4,
     }
+}
+
+/// The rule entries bound to the device: as a flag per entry, and as an ascending list. Made
+/// from the device's scopes' own entries ([`VerifiedBundle`]'s per-scope index), then, for
+/// rules bound through several of those scopes, only the binding [`chosen_bindings`] would
+/// choose; the flags are one zeroed allocation, so nothing here walks the other scopes' rules.
+fn bound_rules(b: &VerifiedBundle, in_path: &[bool]) -> (Vec<bool>, Vec<u32>) {
+    let c = b.content();
+    let mut flags = vec![false; c.rules.len()];
+    let mut list: Vec<u32> = Vec::new();
+    for (scope, rules) in b.rules_by_scope.iter().enumerate() {
+        if in_path.get(scope).copied().unwrap_or(false) {
+            list.extend_from_slice(rules);
+        }
+    }
+    list.sort_unstable();
+    let mut groups: Vec<u32> = Vec::new();
+    for &r in &list {
+        flags[r as usize] = true;
+        if let Some(g) = b.group_of[r as usize] {
+            groups.push(g);
+        }
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    let scope_of =
+        |i: u32| &c.scopes[c.origins[c.rules[i as usize].origin as usize].scope as usize];
+    for g in groups {
+        let group = &b.rule_groups[g as usize];
+        let best = group
+            .iter()
+            .copied()
+            .filter(|&i| flags[i as usize])
+            .min_by(|&a, &b| {
+                let (sa, sb) = (scope_of(a), scope_of(b));
+                precedence::binding_order((sa.level, c.str(sa.name)), (sb.level, c.str(sb.name)))
+            });
+        for &i in group {
+            flags[i as usize] = Some(i) == best;
+        }
+    }
+    list.retain(|&r| flags[r as usize]);
+    (flags, list)
 }
 
 /// Per entry: whether it is the binding of its source rule that applies on this device. Of
@@ -259,12 +304,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let env = device_env(inv, c, &in_path);
-        let rule_bound = chosen_bindings(
-            c,
-            &in_path,
-            c.rules.iter().map(|r| r.origin),
-            &b.rule_groups,
-        );
+        let (rule_bound, bound) = bound_rules(b, &in_path);
         let toolchain_bound = chosen_bindings(
             c,
             &in_path,
@@ -281,7 +321,8 @@ impl<'a> Evaluator<'a> {
             toolchain_bound,
             env,
             conditions: vec![None; c.conditions.len()],
-            results: vec![None; c.rules.len()],
+            results: vec![(Outcome::Skip, None); bound.len()],
+            bound,
             toolchain_results: vec![None; c.toolchains.len()],
             unknown,
             violations: Vec::new(),
@@ -340,19 +381,27 @@ impl<'a> Evaluator<'a> {
         self.set_result_with(rule, outcome, None);
     }
 
+    /// The position of a bound rule entry in `bound` (and `results`).
+    fn slot(&self, rule: u32) -> Option<usize> {
+        if !self.rule_is_bound(rule) {
+            return None;
+        }
+        self.bound.binary_search(&rule).ok()
+    }
+
+    /// Only rules bound to the device have results (every rule evaluated is one: candidates
+    /// are filtered by [`Self::rule_is_bound`]).
     fn set_result_with(&mut self, rule: u32, outcome: Outcome, note: Option<String>) {
-        if let Some(slot) = self.results.get_mut(rule as usize) {
-            // The worst outcome wins; at equal rank the first note that explains it.
-            *slot = Some(match slot.take() {
-                Some(prev)
-                    if rank(prev.0) > rank(outcome)
-                        || (rank(prev.0) == rank(outcome)
-                            && (prev.1.is_some() || note.is_none())) =>
-                {
-                    prev
-                }
-                _ => (outcome, note),
-            });
+        let Some(i) = self.slot(rule) else {
+            return;
+        };
+        let prev = &mut self.results[i];
+        // The worst outcome wins; at equal rank the first note that explains it. Every bound
+        // rule starts as `skip` with no note, which any result replaces.
+        let keep = rank(prev.0) > rank(outcome)
+            || (rank(prev.0) == rank(outcome) && (prev.1.is_some() || note.is_none()));
+        if !keep {
+            *prev = (outcome, note);
         }
     }
 
@@ -444,12 +493,7 @@ impl<'a> Evaluator<'a> {
                 rule: None,
             });
         }
-        // Every rule bound to the device's scopes starts as `skip`.
-        for i in 0..c.rules.len() {
-            if self.rule_is_bound(i as u32) {
-                self.results[i] = Some((Outcome::Skip, None));
-            }
-        }
+        // Every rule bound to the device's scopes starts as `skip` (see `Evaluator::new`).
         for m in 0..c.managers.len() {
             self.manager(m as u32);
         }
@@ -484,17 +528,21 @@ impl<'a> Evaluator<'a> {
             .unwrap_or_default();
         installed.sort_by(|a, b| a.0.cmp(&b.0));
         let exact = &self.b.exact_index[m as usize];
-        let mut absent: Vec<&str> = exact
+        // The named packages that are not installed, from the device's own rules only.
+        let mut absent: Vec<&str> = self
+            .bound
             .iter()
-            .filter(|(name, rules)| {
-                rules.iter().any(|&r| self.rule_is_bound(r))
-                    && installed
-                        .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_str()))
-                        .is_err()
+            .map(|&r| &c.rules[r as usize])
+            .filter(|r| r.manager == m && !r.glob)
+            .map(|r| c.str(r.pattern))
+            .filter(|name| {
+                installed
+                    .binary_search_by(|(n, _)| n.as_ref().cmp(name))
+                    .is_err()
             })
-            .map(|(name, _)| name.as_str())
             .collect();
         absent.sort_unstable();
+        absent.dedup();
         let (mut i, mut j) = (0, 0);
         while i < installed.len() || j < absent.len() {
             let take_installed =
@@ -1084,7 +1132,7 @@ impl<'a> Evaluator<'a> {
 
     /// The rule's result so far, with its note.
     pub(crate) fn result_of(&self, r: u32) -> (Option<Outcome>, Option<String>) {
-        match self.results.get(r as usize).cloned().flatten() {
+        match self.slot(r).map(|i| self.results[i].clone()) {
             Some((o, n)) => (Some(o), n),
             None => (None, None),
         }
@@ -1313,15 +1361,13 @@ impl<'a> Evaluator<'a> {
         } else {
             State::Compliant
         };
-        let mut rules = Vec::new();
-        for (i, r) in c.rules.iter().enumerate() {
-            let Some((result, note)) = self.results[i].take() else {
-                continue;
-            };
+        let mut rules = Vec::with_capacity(self.bound.len());
+        for (&i, (result, note)) in self.bound.iter().zip(std::mem::take(&mut self.results)) {
+            let r = &c.rules[i as usize];
             rules.push(RuleResult {
                 rule: self.b.origin(r.origin),
                 kind: RecordRuleKind::of(r.kind, r.is_final),
-                target: self.b.rule_target(i as u32),
+                target: self.b.rule_target(i),
                 result,
                 note,
             });

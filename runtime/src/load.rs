@@ -157,6 +157,11 @@ pub struct VerifiedBundle {
     pub(crate) rule_groups: Vec<Vec<u32>>,
     /// The same for toolchain entries.
     pub(crate) toolchain_groups: Vec<Vec<u32>>,
+    /// Per scope: the rule entries bound to it, ascending. An evaluation looks at the device's
+    /// scopes' rules only, so it does not grow with the rules of other scopes (issue 13).
+    pub(crate) rules_by_scope: Vec<Vec<u32>>,
+    /// Per rule entry: its group in `rule_groups`, when it has one.
+    pub(crate) group_of: Vec<Option<u32>>,
     signers: Vec<String>,
     /// The strings records share with the bundle, made once here (see [`Shared`]): per
     /// origin, per rule (its display), per manager (its id).
@@ -505,6 +510,19 @@ fn verify(
         let o = &content.origins[t.origin as usize];
         (o.policy, o.file, o.line, o.column, t.name)
     });
+    let mut rules_by_scope: Vec<Vec<u32>> = vec![Vec::new(); content.scopes.len()];
+    for (i, r) in content.rules.iter().enumerate() {
+        let scope = content.origins[r.origin as usize].scope as usize;
+        if let Some(list) = rules_by_scope.get_mut(scope) {
+            list.push(i as u32);
+        }
+    }
+    let mut group_of = vec![None; content.rules.len()];
+    for (g, group) in rule_groups.iter().enumerate() {
+        for &i in group {
+            group_of[i as usize] = Some(g as u32);
+        }
+    }
     let origins = (0..content.origins.len())
         .map(|i| crate::eval::origin_of(&content, i as u32))
         .collect();
@@ -532,6 +550,8 @@ fn verify(
         source_rule,
         rule_groups,
         toolchain_groups,
+        rules_by_scope,
+        group_of,
         signers,
     })
 }
