@@ -91,6 +91,8 @@ fn conditions(c: &mut Criterion) {
         assert!(diagnostics.is_empty(), "{text}: {diagnostics:?}");
         let (code, strings) = hpl_compiler::lower::compile_condition(&expr);
         let program = vm::verify(&code, strings.len()).expect("verified");
+        // As a loaded bundle hands them to the VM: shared, made once.
+        let strings: Vec<Arc<str>> = strings.iter().map(|s| Arc::from(s.as_str())).collect();
         let cel = Program::compile(text).unwrap_or_else(|e| panic!("cel parses {text}: {e:?}"));
         let ours = match vm::run(&program, &strings, &env) {
             Value::Bool(b) => b,

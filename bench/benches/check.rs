@@ -26,12 +26,15 @@ fn check(c: &mut Criterion) {
     for size in SIZES {
         let w = generate(size, 13);
         let lines: usize = w.files.iter().map(|(_, t)| t.lines().count()).sum();
+        let a = hpl_compiler::analyze_sources(sources(&w), CheckOptions::default());
         eprintln!(
-            "{}: {} rules, {lines} lines in {} files",
+            "{}: {} rules, {lines} lines in {} files, {} diagnostics",
             size.name,
             w.rules,
-            w.files.len()
+            w.files.len(),
+            a.diagnostics.len()
         );
+        drop(a);
         group.bench_function(BenchmarkId::new("check", size.name), |b| {
             b.iter(|| {
                 let a = hpl_compiler::analyze_sources(sources(&w), CheckOptions::default());
@@ -52,7 +55,13 @@ fn check(c: &mut Criterion) {
     for factor in [2usize, 4, 8] {
         let w = generate(LARGE.times(factor), 13);
         let lines: usize = w.files.iter().map(|(_, t)| t.lines().count()).sum();
-        eprintln!("large×{factor}: {} rules, {lines} lines", w.rules);
+        let a = hpl_compiler::analyze_sources(sources(&w), CheckOptions::default());
+        eprintln!(
+            "large×{factor}: {} rules, {lines} lines, {} diagnostics",
+            w.rules,
+            a.diagnostics.len()
+        );
+        drop(a);
         group.bench_function(BenchmarkId::new("check_large_times", factor), |b| {
             b.iter(|| {
                 let a = hpl_compiler::analyze_sources(sources(&w), CheckOptions::default());

@@ -2,7 +2,7 @@
 
 use hpl_compiler::diagnostics::{Code, Diagnostic, Severity};
 use hpl_compiler::driver::Analysis;
-use hpl_compiler::program::{runtime_level, Pattern, ScopeId};
+use hpl_compiler::program::{runtime_level, ScopeId};
 use hpl_compiler::source::{FileId, Span};
 use hpl_compiler::syntax::ast::{self, Expr, ExprKind, Item, Level, StmtKind, Target};
 use hpl_compiler::syntax::keywords::{self, Role, KEYWORDS};
@@ -172,10 +172,8 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
             for policy in &p.policies {
                 for &rid in &policy.rules {
                     let rule = p.rule(rid);
-                    if rule.manager != manager
-                        || !(rule.pattern == Pattern::Exact(name.clone())
-                            || rule.pattern.matches(&name))
-                    {
+                    // `matches` covers exact names too: no pattern is built per rule.
+                    if rule.manager != manager || !rule.pattern.matches(&name) {
                         continue;
                     }
                     for &(scope, _) in &policy.scopes {
@@ -220,13 +218,11 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
                 lines.push("\n**Which rule wins** (unconditional rules; on devices in…)\n".into());
                 lines.extend(decisions);
             }
+            let needle = format!(":{}`", r.package.text);
             let overrides: Vec<String> = a
                 .diagnostics
                 .iter()
-                .filter(|d| {
-                    d.code == Code::Overridden
-                        && d.message.contains(&format!(":{}`", r.package.text))
-                })
+                .filter(|d| d.code == Code::Overridden && d.message.contains(&needle))
                 .map(|d| format!("- {}", d.message))
                 .collect();
             if !overrides.is_empty() {

@@ -413,7 +413,7 @@ impl<'a> Evaluator<'a> {
         let i = condition as usize;
         if self.conditions.get(i).is_some_and(Option::is_none) {
             let value = match self.b.program(condition) {
-                Some(p) => vm::run(p, &self.c.strings, &self.env),
+                Some(p) => vm::run(p, &self.b.shared_strings(), &self.env),
                 None => Value::Error(vm::EvalError::Malformed),
             };
             let source = self.c.str(self.c.conditions[i].source);
@@ -716,7 +716,7 @@ impl<'a> Evaluator<'a> {
             return;
         }
         let c = self.c;
-        let display = package.map_or(name, |p| p.name.as_str()).to_string();
+        let display: &str = package.map_or(name, |p| p.name.as_str());
         let mut unreadable = false;
         let versions = match package.map(|p| self.parse_versions(m, p)) {
             Some(Ok(v)) => Some(v),
@@ -733,7 +733,7 @@ impl<'a> Evaluator<'a> {
                             UnknownCode::UnparseableVersion,
                             msg.clone(),
                             m,
-                            &display,
+                            display,
                             r,
                         );
                     }
@@ -770,7 +770,7 @@ impl<'a> Evaluator<'a> {
         for &i in &decision.undecided {
             // An unreadable version is already the reason (`unparseable_version`).
             if !unreadable {
-                self.incomparable(rules[i], m, &display, &found);
+                self.incomparable(rules[i], m, display, &found);
             }
         }
         for &i in &decision.passed_finals {
@@ -781,7 +781,7 @@ impl<'a> Evaluator<'a> {
         if let Some(f) = decision.final_deny {
             let r = rules[f];
             if package.is_some() {
-                self.forbid_installed(r, m, &display, &found, &rules, &candidates);
+                self.forbid_installed(r, m, display, &found, &rules, &candidates);
             } else {
                 self.set_result(r, Outcome::Pass);
             }
@@ -804,9 +804,9 @@ impl<'a> Evaluator<'a> {
             }
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
             if denied {
-                self.forbid_installed(w, m, &display, &found, &rules, &candidates);
+                self.forbid_installed(w, m, display, &found, &rules, &candidates);
             } else {
-                self.decide(w, m, &display, package, current, inventoried);
+                self.decide(w, m, display, package, current, inventoried);
             }
         }
 
@@ -846,7 +846,7 @@ impl<'a> Evaluator<'a> {
                         pin,
                         Category::PinMismatch,
                         m,
-                        &display,
+                        display,
                         expected,
                         Some(cur.to_string()),
                         Action::Pin,
@@ -856,7 +856,7 @@ impl<'a> Evaluator<'a> {
                     UnknownCode::IncomparableVersion,
                     format!("cannot compare {cur} with the pin {con}"),
                     m,
-                    &display,
+                    display,
                     pin,
                 ),
             },
@@ -864,7 +864,7 @@ impl<'a> Evaluator<'a> {
                 UnknownCode::UnparseableVersion,
                 "no installed version is reported".into(),
                 m,
-                &display,
+                display,
                 pin,
             ),
             _ => {}

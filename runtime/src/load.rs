@@ -9,6 +9,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// The public keys a device trusts, by key id.
 #[derive(Debug, Clone, Default)]
@@ -163,11 +164,14 @@ pub struct VerifiedBundle {
     /// Per rule entry: its group in `rule_groups`, when it has one.
     pub(crate) group_of: Vec<Option<u32>>,
     signers: Vec<String>,
-    /// The strings records share with the bundle, made once here (see [`Shared`]): per
-    /// origin, per rule (its display), per manager (its id).
-    origins: Vec<RuleOrigin>,
-    rule_targets: Vec<Shared>,
-    manager_ids: Vec<Shared>,
+    /// The strings records share with the bundle (see [`Shared`]): per origin, per rule (its
+    /// display), per manager (its id), per string of the table (for conditions). Each is made
+    /// the first time an evaluation needs it, then shared by every later one: loading stays
+    /// proportional to the bundle, and a device pays only for its own rules.
+    origins: Vec<OnceLock<RuleOrigin>>,
+    rule_targets: Vec<OnceLock<Shared>>,
+    manager_ids: Vec<OnceLock<Shared>>,
+    strings: Vec<OnceLock<Shared>>,
 }
 
 impl VerifiedBundle {
@@ -199,24 +203,57 @@ impl VerifiedBundle {
     }
     /// The origin of a rule, toolchain or guard entry as records name it.
     pub fn origin(&self, origin: u32) -> RuleOrigin {
-        self.origins
-            .get(origin as usize)
-            .cloned()
-            .unwrap_or_else(|| crate::eval::origin_of(&self.content, origin))
+        match self.origins.get(origin as usize) {
+            Some(cell) => cell
+                .get_or_init(|| crate::eval::origin_of(&self.content, origin))
+                .clone(),
+            None => crate::eval::origin_of(&self.content, origin),
+        }
     }
     /// A rule's target as records name it (`homebrew_formula:git`).
     pub fn rule_target(&self, rule: u32) -> Shared {
-        self.rule_targets
-            .get(rule as usize)
-            .cloned()
-            .unwrap_or_else(|| Shared::from(""))
+        let c = &self.content;
+        match (
+            self.rule_targets.get(rule as usize),
+            c.rules.get(rule as usize),
+        ) {
+            (Some(cell), Some(r)) => cell.get_or_init(|| c.str(r.display).into()).clone(),
+            _ => Shared::from(""),
+        }
     }
     /// A manager's catalog id.
     pub fn manager_id(&self, manager: u32) -> Shared {
-        self.manager_ids
-            .get(manager as usize)
-            .cloned()
-            .unwrap_or_else(|| Shared::from(""))
+        let c = &self.content;
+        match (
+            self.manager_ids.get(manager as usize),
+            c.managers.get(manager as usize),
+        ) {
+            (Some(cell), Some(m)) => cell.get_or_init(|| c.str(m.id).into()).clone(),
+            _ => Shared::from(""),
+        }
+    }
+    /// The string table as shared strings, for the condition VM (a constant in a condition is
+    /// a pointer copy, not an allocation, on every evaluation).
+    pub fn shared_strings(&self) -> SharedStrings<'_> {
+        SharedStrings { bundle: self }
+    }
+}
+
+/// A bundle's string table as the condition VM reads it ([`VerifiedBundle::shared_strings`]).
+pub struct SharedStrings<'a> {
+    bundle: &'a VerifiedBundle,
+}
+
+impl crate::vm::Strings for SharedStrings<'_> {
+    fn shared(&self, i: usize) -> Option<Shared> {
+        let b = self.bundle;
+        let text = b.content.strings.get(i)?;
+        Some(
+            b.strings
+                .get(i)?
+                .get_or_init(|| Shared::from(text.as_str()))
+                .clone(),
+        )
     }
 }
 
@@ -523,23 +560,18 @@ fn verify(
             group_of[i as usize] = Some(g as u32);
         }
     }
-    let origins = (0..content.origins.len())
-        .map(|i| crate::eval::origin_of(&content, i as u32))
-        .collect();
-    let rule_targets = content
-        .rules
-        .iter()
-        .map(|r| Shared::from(content.str(r.display)))
-        .collect();
-    let manager_ids = content
-        .managers
-        .iter()
-        .map(|m| Shared::from(content.str(m.id)))
-        .collect();
+    fn cells<T>(n: usize) -> Vec<OnceLock<T>> {
+        (0..n).map(|_| OnceLock::new()).collect()
+    }
+    let origins = cells(content.origins.len());
+    let rule_targets = cells(content.rules.len());
+    let manager_ids = cells(content.managers.len());
+    let strings = cells(content.strings.len());
     Ok(VerifiedBundle {
         origins,
         rule_targets,
         manager_ids,
+        strings,
         content,
         hash,
         programs,

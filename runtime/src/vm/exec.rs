@@ -4,14 +4,14 @@
 
 use super::op::{Macro, Op};
 use super::{
-    read_i64, read_u16, read_u32, DeviceEnv, EvalError, Program, Value, MAX_BUILT_BYTES,
+    read_i64, read_u16, read_u32, DeviceEnv, EvalError, Program, Strings, Value, MAX_BUILT_BYTES,
     MAX_COLLECTION, MAX_MACRO_DEPTH,
 };
 use crate::version::{DottedVersion, Scheme};
 use std::sync::Arc;
 
 /// Evaluates a verified program. Never panics; a malformed program yields an error value.
-pub fn run(program: &Program, strings: &[String], env: &DeviceEnv) -> Value {
+pub fn run(program: &Program, strings: &(impl Strings + ?Sized), env: &DeviceEnv) -> Value {
     let mut m = Machine {
         code: &program.code,
         strings,
@@ -27,9 +27,9 @@ pub fn run(program: &Program, strings: &[String], env: &DeviceEnv) -> Value {
     }
 }
 
-struct Machine<'a> {
+struct Machine<'a, S: Strings + ?Sized> {
     code: &'a [u8],
-    strings: &'a [String],
+    strings: &'a S,
     env: &'a DeviceEnv,
     locals: Vec<Value>,
     budget: u64,
@@ -86,7 +86,7 @@ fn order(a: &Value, b: &Value) -> Result<std::cmp::Ordering, EvalError> {
     }
 }
 
-impl Machine<'_> {
+impl<S: Strings + ?Sized> Machine<'_, S> {
     /// Charges what an instruction builds; past the bound the whole condition errs.
     fn charge(&mut self, bytes: usize) -> Result<(), EvalError> {
         self.bytes_left = self
@@ -102,10 +102,7 @@ impl Machine<'_> {
 
     fn string(&self, at: usize) -> Result<Arc<str>, EvalError> {
         let i = self.u32_at(at)? as usize;
-        self.strings
-            .get(i)
-            .map(|s| Arc::from(s.as_str()))
-            .ok_or(EvalError::Malformed)
+        self.strings.shared(i).ok_or(EvalError::Malformed)
     }
 
     fn pop(stack: &mut Vec<Value>) -> Result<Value, EvalError> {

@@ -25,6 +25,37 @@ use crate::version::DottedVersion;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Where a program's string constants come from. A bundle's table hands out shared strings
+/// ([`crate::load::VerifiedBundle::shared_strings`]), so pushing a constant copies a pointer;
+/// a plain `[String]` (the compiler's tests, a trace) makes each one when it is pushed.
+pub trait Strings {
+    fn shared(&self, i: usize) -> Option<Arc<str>>;
+}
+
+impl Strings for [String] {
+    fn shared(&self, i: usize) -> Option<Arc<str>> {
+        self.get(i).map(|s| Arc::from(s.as_str()))
+    }
+}
+
+impl Strings for Vec<String> {
+    fn shared(&self, i: usize) -> Option<Arc<str>> {
+        self.as_slice().shared(i)
+    }
+}
+
+impl Strings for [Arc<str>] {
+    fn shared(&self, i: usize) -> Option<Arc<str>> {
+        self.get(i).cloned()
+    }
+}
+
+impl Strings for Vec<Arc<str>> {
+    fn shared(&self, i: usize) -> Option<Arc<str>> {
+        self.get(i).cloned()
+    }
+}
+
 /// Macro bytes for code generators, each its [`op::Macro`]'s discriminant.
 pub mod iter {
     pub use super::op::macros::*;
@@ -254,7 +285,7 @@ mod tests {
         let p = verify(&code, 0).expect("valid");
         assert_eq!(p.cost(), 2 + 3 * MAX_COLLECTION as u64);
         assert_eq!(
-            run(&p, &[], &env()),
+            run(&p, &[] as &[String], &env()),
             Value::Error(EvalError::TypeMismatch),
             "groups is a string in this env"
         );
