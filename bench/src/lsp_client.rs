@@ -97,9 +97,13 @@ impl Editor {
         }
     }
 
+    /// Ends the session. The server's unread messages (other files' diagnostics) are read to
+    /// the end: a server blocked writing them would never read `shutdown`.
     pub fn stop(mut self) {
         self.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}));
         self.send(&json!({"jsonrpc": "2.0", "method": "exit"}));
+        drop(self.stdin);
+        let _ = std::io::copy(&mut self.stdout, &mut std::io::sink());
         let _ = self.child.wait();
     }
 }
