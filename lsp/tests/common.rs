@@ -129,40 +129,8 @@ impl Editor {
         }
     }
 
-    /// Reads `publishDiagnostics` until every file has reported once; returns codes per file.
-    pub fn diagnostics(&mut self, files: usize) -> std::collections::BTreeMap<String, Vec<String>> {
-        let mut out = std::collections::BTreeMap::new();
-        while out.len() < files {
-            let m = self.receive();
-            if m["method"] == "textDocument/publishDiagnostics" {
-                let uri = m["params"]["uri"]
-                    .as_str()
-                    .expect("uri")
-                    .rsplit('/')
-                    .next()
-                    .expect("name")
-                    .to_string();
-                let codes = m["params"]["diagnostics"]
-                    .as_array()
-                    .expect("array")
-                    .iter()
-                    .map(|d| d["code"].as_str().unwrap_or("").to_string())
-                    .collect();
-                out.insert(uri, codes);
-            }
-        }
-        out
-    }
-
-    /// Reads `publishDiagnostics` until `file`'s of `version` arrive: the server sends a file's
-    /// diagnostics only when they (or its version) changed, so after an edit that is the
-    /// edited file and whatever else changed. Returns the codes per file sent meanwhile.
-    pub fn published(
-        &mut self,
-        file: &str,
-        version: i64,
-    ) -> std::collections::BTreeMap<String, Vec<String>> {
-        let mut out = std::collections::BTreeMap::new();
+    /// The next `publishDiagnostics`: (file name, codes, version).
+    fn publication(&mut self) -> (String, Vec<String>, Value) {
         loop {
             let m = self.receive();
             if m["method"] != "textDocument/publishDiagnostics" {
@@ -181,7 +149,32 @@ impl Editor {
                 .iter()
                 .map(|d| d["code"].as_str().unwrap_or("").to_string())
                 .collect();
-            let done = name == file && m["params"]["version"] == version;
+            return (name, codes, m["params"]["version"].clone());
+        }
+    }
+
+    /// Reads `publishDiagnostics` until every file has reported once; returns codes per file.
+    pub fn diagnostics(&mut self, files: usize) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out = std::collections::BTreeMap::new();
+        while out.len() < files {
+            let (name, codes, _) = self.publication();
+            out.insert(name, codes);
+        }
+        out
+    }
+
+    /// Reads `publishDiagnostics` until `file`'s of `version` arrive: the server sends a file's
+    /// diagnostics only when they (or its version) changed, so after an edit that is the
+    /// edited file and whatever else changed. Returns the codes per file sent meanwhile.
+    pub fn published(
+        &mut self,
+        file: &str,
+        version: i64,
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut out = std::collections::BTreeMap::new();
+        loop {
+            let (name, codes, v) = self.publication();
+            let done = name == file && v == version;
             out.insert(name, codes);
             if done {
                 return out;

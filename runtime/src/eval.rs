@@ -189,21 +189,10 @@ fn bound_rules(b: &VerifiedBundle, in_path: &[bool]) -> (Vec<bool>, Vec<u32>) {
     }
     groups.sort_unstable();
     groups.dedup();
-    let scope_of =
-        |i: u32| &c.scopes[c.origins[c.rules[i as usize].origin as usize].scope as usize];
     for g in groups {
-        let group = &b.rule_groups[g as usize];
-        let best = group
-            .iter()
-            .copied()
-            .filter(|&i| flags[i as usize])
-            .min_by(|&a, &b| {
-                let (sa, sb) = (scope_of(a), scope_of(b));
-                precedence::binding_order((sa.level, c.str(sa.name)), (sb.level, c.str(sb.name)))
-            });
-        for &i in group {
-            flags[i as usize] = Some(i) == best;
-        }
+        keep_one_binding(c, &b.rule_groups[g as usize], &mut flags, |i| {
+            c.rules[i as usize].origin
+        });
     }
     list.retain(|&r| flags[r as usize]);
     (flags, list)
@@ -221,7 +210,6 @@ fn chosen_bindings(
     groups: &[Vec<u32>],
 ) -> Vec<bool> {
     let origins: Vec<u32> = origins.collect();
-    let scope_of = |i: u32| &c.scopes[c.origins[origins[i as usize] as usize].scope as usize];
     let mut bound: Vec<bool> = origins
         .iter()
         .map(|&o| {
@@ -232,19 +220,32 @@ fn chosen_bindings(
         })
         .collect();
     for group in groups {
-        let best = group
-            .iter()
-            .copied()
-            .filter(|&i| bound[i as usize])
-            .min_by(|&a, &b| {
-                let (sa, sb) = (scope_of(a), scope_of(b));
-                precedence::binding_order((sa.level, c.str(sa.name)), (sb.level, c.str(sb.name)))
-            });
-        for &i in group {
-            bound[i as usize] = Some(i) == best;
-        }
+        keep_one_binding(c, group, &mut bound, |i| origins[i as usize]);
     }
     bound
+}
+
+/// Of the entries of one source rule that are bound (`flags`), keeps only the binding that
+/// gives the rule its level (DESIGN §3: the most specific; between device groups the first
+/// name in byte order).
+fn keep_one_binding(
+    c: &bundle::BundleContent,
+    group: &[u32],
+    flags: &mut [bool],
+    origin: impl Fn(u32) -> u32,
+) {
+    let scope_of = |i: u32| &c.scopes[c.origins[origin(i) as usize].scope as usize];
+    let best = group
+        .iter()
+        .copied()
+        .filter(|&i| flags[i as usize])
+        .min_by(|&a, &b| {
+            let (sa, sb) = (scope_of(a), scope_of(b));
+            precedence::binding_order((sa.level, c.str(sa.name)), (sb.level, c.str(sb.name)))
+        });
+    for &i in group {
+        flags[i as usize] = Some(i) == best;
+    }
 }
 
 impl<'a> Evaluator<'a> {
