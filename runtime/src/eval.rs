@@ -146,6 +146,18 @@ pub(crate) struct Capture {
     pub(crate) pin: Option<u32>,
 }
 
+/// The installed versions as records show them ("found"), written only when a violation or an
+/// unknown reason needs them: most packages that rules name are fine, and joining their
+/// versions was an allocation per package.
+#[derive(Clone, Copy)]
+struct Found<'a>(Option<&'a Package>);
+
+impl Found<'_> {
+    fn text(self) -> Option<String> {
+        self.0.map(|p| p.versions.join(", "))
+    }
+}
+
 /// A violation with what the plan needs to know about it.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -570,7 +582,7 @@ impl<'a> Evaluator<'a> {
     /// The applicable rules for one package, split into package rules and pins.
     fn candidates(&mut self, m: u32, name: &str, globs: &[u32]) -> (Vec<u32>, Vec<u32>) {
         let c = self.c;
-        let mut rules = Vec::new();
+        let (mut rules, mut pins) = (Vec::new(), Vec::new());
         let exact = self.b.exact_index[m as usize]
             .get(name)
             .map(Vec::as_slice)
@@ -584,15 +596,13 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             match self.condition(rule.condition, rule.origin) {
+                Some(true) if rule.kind == RuleKind::Pin => pins.push(r),
                 Some(true) => rules.push(r),
                 Some(false) => {}
                 None => self.set_result(r, Outcome::Unknown),
             }
         }
-        let (pins, others): (Vec<u32>, Vec<u32>) = rules
-            .into_iter()
-            .partition(|&r| c.rules[r as usize].kind == RuleKind::Pin);
-        (others, pins)
+        (rules, pins)
     }
 
     fn parse_versions(&self, m: u32, package: &Package) -> Result<Vec<Version>, String> {
@@ -678,14 +688,14 @@ impl<'a> Evaluator<'a> {
         )
     }
 
-    fn incomparable(&mut self, r: u32, m: u32, display: &str, found: &Option<String>) {
+    fn incomparable(&mut self, r: u32, m: u32, display: &str, found: Found<'_>) {
         let c = self.c;
         let constraint = c.rules[r as usize].constraint.map_or("", |x| c.str(x));
         self.unknown_for(
             UnknownCode::IncomparableVersion,
             format!(
                 "cannot compare {} with {constraint}",
-                found.clone().unwrap_or_default()
+                found.text().unwrap_or_default()
             ),
             m,
             display,
@@ -744,7 +754,7 @@ impl<'a> Evaluator<'a> {
             }
             None => None,
         };
-        let found = package.map(|p| p.versions.join(", "));
+        let found = Found(package);
         let current = versions.as_ref().and_then(|v| {
             v.iter().fold(None::<&Version>, |best, x| match best {
                 Some(b) if x.compare(b) != Some(std::cmp::Ordering::Greater) => Some(b),
@@ -771,7 +781,7 @@ impl<'a> Evaluator<'a> {
         for &i in &decision.undecided {
             // An unreadable version is already the reason (`unparseable_version`).
             if !unreadable {
-                self.incomparable(rules[i], m, display, &found);
+                self.incomparable(rules[i], m, display, found);
             }
         }
         for &i in &decision.passed_finals {
@@ -782,7 +792,7 @@ impl<'a> Evaluator<'a> {
         if let Some(f) = decision.final_deny {
             let r = rules[f];
             if package.is_some() {
-                self.forbid_installed(r, m, display, &found, &rules, &candidates);
+                self.forbid_installed(r, m, display, found, &rules, &candidates);
             } else {
                 self.set_result(r, Outcome::Pass);
             }
@@ -805,7 +815,7 @@ impl<'a> Evaluator<'a> {
             }
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
             if denied {
-                self.forbid_installed(w, m, display, &found, &rules, &candidates);
+                self.forbid_installed(w, m, display, found, &rules, &candidates);
             } else {
                 self.decide(w, m, display, package, current, inventoried);
             }
@@ -879,7 +889,7 @@ impl<'a> Evaluator<'a> {
         r: u32,
         m: u32,
         display: &str,
-        found: &Option<String>,
+        found: Found<'_>,
         rules: &[u32],
         candidates: &[precedence::Candidate<'_>],
     ) {
@@ -891,7 +901,7 @@ impl<'a> Evaluator<'a> {
             m,
             display,
             expected,
-            found.clone(),
+            found.text(),
             action,
         );
     }
