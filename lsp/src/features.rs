@@ -169,43 +169,45 @@ pub fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(String, Span)
             let name = hpl_runtime::package::normalize_name(scheme, &r.package.text);
             let mut lines = Vec::new();
             let mut rules: Vec<(hpl_runtime::vocab::Level, String)> = Vec::new();
-            for policy in &p.policies {
-                for &rid in &policy.rules {
-                    let rule = p.rule(rid);
-                    // `matches` covers exact names too: no pattern is built per rule.
-                    if rule.manager != manager || !rule.pattern.matches(&name) {
-                        continue;
-                    }
-                    for &(scope, _) in &policy.scopes {
-                        let kind = if rule.is_final {
-                            "deny!"
-                        } else {
-                            rule.kind.keyword()
-                        };
-                        let constraint = rule
-                            .constraint
-                            .as_ref()
-                            .map(|c| format!(" `{}`", c.text))
-                            .unwrap_or_default();
-                        let cond = if rule.condition.is_some() {
-                            " (conditional)"
-                        } else {
-                            ""
-                        };
-                        let glob = if rule.pattern.is_exact() {
-                            String::new()
-                        } else {
-                            format!(" via `{}`", rule.display)
-                        };
-                        rules.push((
-                            runtime_level(p.scopes.get(scope).level),
-                            format!("- **{kind}**{constraint}{glob}{cond} at `{}` — policy `{}` v{} ({})", p.scopes.describe(scope), policy.name.text, policy.version, location(a, rule.span)),
-                        ));
-                    }
+            let named = package_rules(a, manager, &name);
+            for &rid in &named {
+                let rule = p.rule(rid);
+                let policy = p.policy(rule.policy);
+                for &(scope, _) in &policy.scopes {
+                    let kind = if rule.is_final {
+                        "deny!"
+                    } else {
+                        rule.kind.keyword()
+                    };
+                    let constraint = rule
+                        .constraint
+                        .as_ref()
+                        .map(|c| format!(" `{}`", c.text))
+                        .unwrap_or_default();
+                    let cond = if rule.condition.is_some() {
+                        " (conditional)"
+                    } else {
+                        ""
+                    };
+                    let glob = if rule.pattern.is_exact() {
+                        String::new()
+                    } else {
+                        format!(" via `{}`", rule.display)
+                    };
+                    rules.push((
+                        runtime_level(p.scopes.get(scope).level),
+                        format!(
+                            "- **{kind}**{constraint}{glob}{cond} at `{}` — policy `{}` v{} ({})",
+                            p.scopes.describe(scope),
+                            policy.name.text,
+                            policy.version,
+                            location(a, rule.span)
+                        ),
+                    ));
                 }
             }
             rules.sort_by_key(|x| std::cmp::Reverse(x.0));
-            let decisions = effective_decisions(a, manager, &name);
+            let decisions = effective_decisions(a, &named);
             lines.push(format!(
                 "**{}:{}** — {} rule(s), most specific first\n",
                 p.catalog.get(manager).id,
@@ -801,34 +803,58 @@ pub fn winner_at(
     name: &str,
     target: ScopeId,
 ) -> Option<(hpl_compiler::program::RuleId, ScopeId)> {
+    winner_among(a, &package_rules(a, manager, name), target)
+}
+
+/// Every rule of the directory that names the package (exactly or by a glob), with its
+/// policy: what hover and [`winner_at`] look at. Found once per hover, not once per scope.
+fn package_rules(
+    a: &Analysis,
+    manager: hpl_compiler::program::ManagerId,
+    name: &str,
+) -> Vec<hpl_compiler::program::RuleId> {
+    let p = &a.program;
+    p.policies
+        .iter()
+        .flat_map(|policy| policy.rules.iter().copied())
+        .filter(|&rid| {
+            let rule = p.rule(rid);
+            rule.manager == manager && rule.pattern.matches(name)
+        })
+        .collect()
+}
+
+/// [`winner_at`] among `rules` (the package's, from [`package_rules`]).
+fn winner_among(
+    a: &Analysis,
+    rules: &[hpl_compiler::program::RuleId],
+    target: ScopeId,
+) -> Option<(hpl_compiler::program::RuleId, ScopeId)> {
     let p = &a.program;
     // One entry per rule: the most specific of its bindings on the path.
     let mut placed: Vec<(hpl_compiler::program::RuleId, ScopeId)> = Vec::new();
-    for policy in &p.policies {
-        for &rid in &policy.rules {
-            let rule = p.rule(rid);
-            if rule.manager != manager
-                || !rule.pattern.matches(name)
-                || rule.condition.is_some()
-                || rule.kind == ast::RuleKind::Pin
-                || (rule.kind == ast::RuleKind::Deny && rule.constraint.is_some())
-            {
-                continue;
-            }
-            let best = policy
-                .scopes
-                .iter()
-                .map(|&(scope, _)| scope)
-                .filter(|&scope| p.scopes.contains(scope, target))
-                .min_by(|&x, &y| {
-                    precedence::binding_order(
-                        (runtime_level(p.scopes.get(x).level), &p.scopes.get(x).name),
-                        (runtime_level(p.scopes.get(y).level), &p.scopes.get(y).name),
-                    )
-                });
-            if let Some(scope) = best {
-                placed.push((rid, scope));
-            }
+    for &rid in rules {
+        let rule = p.rule(rid);
+        let policy = p.policy(rule.policy);
+        if rule.condition.is_some()
+            || rule.kind == ast::RuleKind::Pin
+            || (rule.kind == ast::RuleKind::Deny && rule.constraint.is_some())
+        {
+            continue;
+        }
+        let best = policy
+            .scopes
+            .iter()
+            .map(|&(scope, _)| scope)
+            .filter(|&scope| p.scopes.contains(scope, target))
+            .min_by(|&x, &y| {
+                precedence::binding_order(
+                    (runtime_level(p.scopes.get(x).level), &p.scopes.get(x).name),
+                    (runtime_level(p.scopes.get(y).level), &p.scopes.get(y).name),
+                )
+            });
+        if let Some(scope) = best {
+            placed.push((rid, scope));
         }
     }
     let candidates: Vec<_> = placed
@@ -842,24 +868,14 @@ pub fn winner_at(
 
 /// For every scope where the package is touched: the rule that decides on a device whose most
 /// specific scope is that one ([`winner_at`]) and what it overrides.
-fn effective_decisions(
-    a: &Analysis,
-    manager: hpl_compiler::program::ManagerId,
-    name: &str,
-) -> Vec<String> {
+fn effective_decisions(a: &Analysis, rules: &[hpl_compiler::program::RuleId]) -> Vec<String> {
     let p = &a.program;
     let mut placements = Vec::new();
-    for policy in &p.policies {
-        for &rid in &policy.rules {
-            let rule = p.rule(rid);
-            if rule.manager == manager
-                && rule.pattern.matches(name)
-                && rule.condition.is_none()
-                && rule.kind != ast::RuleKind::Pin
-            {
-                for &(scope, _) in &policy.scopes {
-                    placements.push((rule, scope));
-                }
+    for &rid in rules {
+        let rule = p.rule(rid);
+        if rule.condition.is_none() && rule.kind != ast::RuleKind::Pin {
+            for &(scope, _) in &p.policy(rule.policy).scopes {
+                placements.push((rule, scope));
             }
         }
     }
@@ -868,7 +884,7 @@ fn effective_decisions(
     scopes.dedup();
     let mut out = Vec::new();
     for target in scopes {
-        let Some((rid, scope)) = winner_at(a, manager, name, target) else {
+        let Some((rid, scope)) = winner_among(a, rules, target) else {
             continue;
         };
         let rule = p.rule(rid);
