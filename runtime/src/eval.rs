@@ -115,6 +115,9 @@ pub(crate) struct Evaluator<'a> {
     conditions: Vec<Option<Value>>,
     /// The rule entries bound to the device, ascending (the record's order).
     bound: Vec<u32>,
+    /// Reused by every package (see [`Evaluator::package`]).
+    rules_buffer: Vec<u32>,
+    pins_buffer: Vec<u32>,
     /// Per entry of `bound`: its result (and a note).
     results: Vec<(Outcome, Option<String>)>,
     toolchain_results: Vec<Option<Outcome>>,
@@ -336,6 +339,8 @@ impl<'a> Evaluator<'a> {
             conditions: vec![None; c.conditions.len()],
             results: vec![(Outcome::Skip, None); bound.len()],
             bound,
+            rules_buffer: Vec::new(),
+            pins_buffer: Vec::new(),
             toolchain_results: vec![None; c.toolchains.len()],
             unknown,
             violations: Vec::new(),
@@ -580,9 +585,17 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The applicable rules for one package, split into package rules and pins.
-    fn candidates(&mut self, m: u32, name: &str, globs: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    fn candidates(
+        &mut self,
+        m: u32,
+        name: &str,
+        globs: &[u32],
+        rules: &mut Vec<u32>,
+        pins: &mut Vec<u32>,
+    ) {
         let c = self.c;
-        let (mut rules, mut pins) = (Vec::new(), Vec::new());
+        rules.clear();
+        pins.clear();
         let exact = self.b.exact_index[m as usize]
             .get(name)
             .map(Vec::as_slice)
@@ -602,7 +615,6 @@ impl<'a> Evaluator<'a> {
                 None => self.set_result(r, Outcome::Unknown),
             }
         }
-        (rules, pins)
     }
 
     fn parse_versions(&self, m: u32, package: &Package) -> Result<Vec<Version>, String> {
@@ -703,6 +715,8 @@ impl<'a> Evaluator<'a> {
         );
     }
 
+    /// One package: its applicable rules are collected into buffers the evaluator keeps
+    /// from one package to the next (two allocations per package fewer), then decided.
     fn package(
         &mut self,
         m: u32,
@@ -711,7 +725,25 @@ impl<'a> Evaluator<'a> {
         inventoried: bool,
         globs: &[u32],
     ) {
-        let (rules, mut pins) = self.candidates(m, name, globs);
+        let (mut rules, mut pins) = (
+            std::mem::take(&mut self.rules_buffer),
+            std::mem::take(&mut self.pins_buffer),
+        );
+        self.candidates(m, name, globs, &mut rules, &mut pins);
+        self.decide_package(m, name, package, inventoried, &rules, &mut pins);
+        self.rules_buffer = rules;
+        self.pins_buffer = pins;
+    }
+
+    fn decide_package(
+        &mut self,
+        m: u32,
+        name: &str,
+        package: Option<&Package>,
+        inventoried: bool,
+        rules: &[u32],
+        pins: &mut Vec<u32>,
+    ) {
         let traced = self
             .capture
             .as_ref()
@@ -719,7 +751,7 @@ impl<'a> Evaluator<'a> {
         if traced {
             if let Some(t) = self.capture.as_mut() {
                 t.reached = true;
-                t.rules = rules.clone();
+                t.rules = rules.to_vec();
                 t.pins = pins.clone();
             }
         }
@@ -774,7 +806,7 @@ impl<'a> Evaluator<'a> {
             };
             if let Some(t) = self.capture.as_mut() {
                 t.unreadable = unreadable;
-                t.decided_among = rules.clone();
+                t.decided_among = rules.to_vec();
                 t.decision = Some(decision.clone());
             }
         }
@@ -792,7 +824,7 @@ impl<'a> Evaluator<'a> {
         if let Some(f) = decision.final_deny {
             let r = rules[f];
             if package.is_some() {
-                self.forbid_installed(r, m, display, found, &rules, &candidates);
+                self.forbid_installed(r, m, display, found, rules, &candidates);
             } else {
                 self.set_result(r, Outcome::Pass);
             }
@@ -815,7 +847,7 @@ impl<'a> Evaluator<'a> {
             }
             denied = c.rules[w as usize].kind == RuleKind::Deny && package.is_some();
             if denied {
-                self.forbid_installed(w, m, display, found, &rules, &candidates);
+                self.forbid_installed(w, m, display, found, rules, &candidates);
             } else {
                 self.decide(w, m, display, package, current, inventoried);
             }
@@ -826,7 +858,7 @@ impl<'a> Evaluator<'a> {
         if denied {
             if let Some(w) = decision.winner {
                 let note = self.skipped_by(rules[w], "denied by");
-                for &p in &pins {
+                for &p in pins.iter() {
                     self.set_result_with(p, Outcome::Skip, Some(note.clone()));
                 }
             }
@@ -1196,7 +1228,8 @@ impl<'a> Evaluator<'a> {
     /// winning pin first).
     pub(crate) fn applicable(&mut self, m: u32, name: &str) -> (Vec<u32>, Vec<u32>) {
         let globs = self.bound_globs(m);
-        let (rules, mut pins) = self.candidates(m, name, &globs);
+        let (mut rules, mut pins) = (Vec::new(), Vec::new());
+        self.candidates(m, name, &globs, &mut rules, &mut pins);
         let pin_candidates: Vec<precedence::Candidate<'_>> =
             pins.iter().map(|&r| self.candidate(r)).collect();
         if let Some(first) = precedence::pin(&pin_candidates) {
