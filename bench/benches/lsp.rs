@@ -50,16 +50,19 @@ fn lsp(c: &mut Criterion) {
         let first = hpl_lsp::publish::pending(&mut ws);
         let diagnostics: usize = first.iter().map(|(_, d, _)| d.len()).sum();
         eprintln!("in-process: {lines} lines in {files} files, {diagnostics} diagnostics");
+        // The edit: a line added, then removed again.
+        let edit = |version: i32| {
+            if version % 2 == 0 {
+                format!("{original}\n# edited\n")
+            } else {
+                original.clone()
+            }
+        };
         let mut version = 1;
         group.bench_function(BenchmarkId::new("did_change_to_diagnostics", files), |b| {
             b.iter(|| {
                 version += 1;
-                let text = if version % 2 == 0 {
-                    format!("{original}\n# edited\n")
-                } else {
-                    original.clone()
-                };
-                ws.open_document(edited.clone(), text, Some(version));
+                ws.open_document(edited.clone(), edit(version), Some(version));
                 ws.reanalyze(Some(&edited));
                 let sent = hpl_lsp::publish::pending(&mut ws);
                 assert!(!sent.is_empty(), "the edited document is published");
@@ -93,12 +96,7 @@ fn lsp(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         version += 1;
-                        let text = if version % 2 == 0 {
-                            format!("{original}\n# edited\n")
-                        } else {
-                            original.clone()
-                        };
-                        editor.change(&edited, version, &text);
+                        editor.change(&edited, version, &edit(version));
                         black_box(editor.wait_for_diagnostics(&edited, version))
                     })
                 },
